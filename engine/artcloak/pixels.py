@@ -1,0 +1,94 @@
+"""Layer pixels in any supported format <-> the float RGB the optimizer works on, and back.
+
+Supported: H x W x C with C = 1 (grey), 2 (grey+alpha), 3 (RGB), 4 (RGBA); uint8, uint16 or float32.
+Alpha is carried through untouched and fully transparent pixels are never changed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+
+MIN_SIDE = 32  # the f32 encoders need at least one latent pixel
+MAX_PIXELS = 400_000_000  # ~20000 x 20000; beyond this the float copies alone exceed a laptop's memory
+DTYPES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
+
+
+@dataclass
+class Work:
+    """What the optimizer needs: RGB in [0, 1], where it may change pixels, and how to go back."""
+
+    rgb: np.ndarray  # H x W x 3 float32 in [0, 1]
+    editable: np.ndarray  # H x W float32: 0 where alpha is 0, else 1
+    grey: bool  # the perturbation must be the same in all three channels
+    source: np.ndarray  # the caller's array, untouched
+
+    @property
+    def scale(self) -> float:
+        return DTYPES[self.source.dtype]
+
+
+def validate(pixels: np.ndarray) -> None:
+    """Raise InputError with a message a user understands for anything we cannot protect."""
+    if not isinstance(pixels, np.ndarray):
+        raise InputError(f"pixels must be a numpy array, not {type(pixels).__name__}")
+    if pixels.ndim == 2:
+        raise InputError("pixels must be H x W x C; add a channel axis for a grey image (pixels[..., None])")
+    if pixels.ndim != 3 or not 1 <= pixels.shape[2] <= 4:
+        raise InputError(f"pixels must be H x W x C with C from 1 to 4, got shape {pixels.shape}")
+    if pixels.dtype not in DTYPES:
+        raise InputError(f"unsupported sample format {pixels.dtype}; use uint8, uint16 or float32 "
+                         "(indexed images must be converted to RGB or greyscale first)")
+    h, w = pixels.shape[:2]
+    if h == 0 or w == 0:
+        raise InputError("the image is empty (0 pixels)")
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise InputError(f"the image is {w}x{h} pixels; artcloak needs at least {MIN_SIDE}x{MIN_SIDE}")
+    if h * w > MAX_PIXELS:
+        raise InputError(f"the image is {w}x{h} = {h * w / 1e6:.0f} megapixels; the limit is "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels (scale it down or protect it in parts)")
+    if pixels.dtype == np.float32 and not np.isfinite(pixels).all():
+        raise InputError("the image contains NaN or infinite values")
+
+
+def split(pixels: np.ndarray) -> Work:
+    """Validate and convert to the optimizer's view (a copy; the input is never written)."""
+    validate(pixels)
+    c = pixels.shape[2]
+    scale = DTYPES[pixels.dtype]
+    colour = pixels[..., : 1 if c <= 2 else 3].astype(np.float32) / scale
+    if c <= 2:
+        colour = np.repeat(colour, 3, axis=2)
+    rgb = np.clip(colour, 0.0, 1.0)
+    if c in (2, 4):
+        editable = (pixels[..., -1] > 0).astype(np.float32)
+    else:
+        editable = np.ones(pixels.shape[:2], np.float32)
+    return Work(rgb=np.ascontiguousarray(rgb), editable=editable, grey=c <= 2, source=pixels)
+
+
+def merge(work: Work, delta: np.ndarray) -> np.ndarray:
+    """Apply a perturbation (H x W x 3, [0, 1] units) to the source in its own format.
+
+    Integer formats are rounded; alpha and fully transparent pixels are copied unchanged.
+    """
+    src = work.source
+    c = src.shape[2]
+    d = delta.mean(axis=2, keepdims=True) if work.grey else delta
+    d = d * work.editable[..., None]
+    ncol = 1 if c <= 2 else 3
+    colour = src[..., :ncol].astype(np.float32) / work.scale + d
+    if src.dtype == np.float32:
+        new = colour  # no rounding, and out-of-range (HDR) values stay as they were
+    else:
+        new = np.clip(np.rint(colour * work.scale), 0, work.scale)
+    out = src.copy()
+    out[..., :ncol] = new.astype(src.dtype)
+    return out
+
+
+def to_float_rgb(pixels: np.ndarray) -> np.ndarray:
+    """Any supported array -> H x W x 3 float32 in [0, 1] (for metrics and verify)."""
+    return split(pixels).rgb
