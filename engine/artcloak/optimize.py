@@ -1,43 +1,191 @@
-"""The optimizer (first version: plain Adam toward a target latent under an L-inf cap)."""
+"""The optimizer: one perturbation that moves every surrogate encoder's latents toward a target at once.
+
+Why it is shaped this way:
+- Trainers look at the image at 512-1024 px, so the perturbation lives at a working resolution (short
+  side <= 1024) and every step encodes one crop of one rescaled view: the cost per step is fixed,
+  whatever the input size, and the gain survives the trainer's downscale (gradients go through it).
+- Each view is also cropped, flipped, JPEG-compressed, noised or blurred at random (Expectation over
+  Transformation, restricted to Params.robustness), so the effect survives what platforms do.
+- The perturbation is bounded per pixel by a texture-masking budget (shaping.budget_map): flat colour
+  gets at most ~1/255, busy texture the most.
+- The last steps see the output's own rounding (straight-through), so quantising to uint8/uint16
+  keeps the protection.
+"""
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from . import presets, shaping, targets, transforms
 from .models import load_encoder
+from .models.registry import MODELS
 from .params import Params
 from .pixels import Work
 
-STEPS = {"fast": 10, "default": 30, "max": 80}
-LINF = {"low": 4 / 255, "default": 6 / 255, "high": 10 / 255}
+
+@dataclass
+class Tuning:
+    """Knobs kept in one place for the benchmark's experiments; defaults are the measured choice."""
+
+    objective: str = "target"  # "target": toward the target's latents; "away": from the clean latents
+    update: str = "adam"  # "adam" or "sign"
+    weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
+    overrides: dict = field(default_factory=dict)  # Search/Budget field overrides, for experiments
+
+
+def device_and_dtype() -> tuple[torch.device, torch.dtype]:
+    """The fastest place to run: CUDA, then Apple's MPS, then the CPU; bf16 autocast (fp16 on MPS)."""
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.bfloat16
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps"), torch.float16
+    return torch.device("cpu"), torch.bfloat16
+
+
+def _to_t(a: np.ndarray, dev: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    t = t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
+    return t.to(dev, torch.float32)
+
+
+def _level_sizes(h: int, w: int) -> list[tuple[int, int]]:
+    """The rescaled views a trainer might produce, smallest first, ending with the working size."""
+    short = min(h, w)
+    sizes = []
+    for s in presets.LEVELS:
+        if s < short * 0.97:
+            f = s / short
+            sizes.append((max(32, round(h * f)), max(32, round(w * f))))
+    sizes.append((h, w))
+    return sizes
+
+
+class _Encoders:
+    """The frozen surrogate ensemble, with target latents cached per rescaled level."""
+
+    def __init__(self, names: list[str], dev: torch.device, dtype: torch.dtype, weights: dict[str, float]):
+        self.names = names
+        self.dev, self.dtype = dev, dtype
+        self.nets = {n: load_encoder(n).to(dev).to(memory_format=torch.channels_last) for n in names}
+        self.factor = {n: 32 if MODELS[n].f32 else 8 for n in names}
+        self.weights = {n: weights.get(n, 1.0) for n in names}
+        self.cache: dict[tuple[str, int], torch.Tensor] = {}
+
+    def encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.dev.type, dtype=self.dtype):
+            return self.nets[name](x.contiguous(memory_format=torch.channels_last)).float()
+
+    def level_latent(self, name: str, key: int, image: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if (name, key) not in self.cache:
+            with torch.no_grad():
+                self.cache[(name, key)] = self.encode(name, image())
+        return self.cache[(name, key)]
+
+    def latent_crop(self, name: str, z: torch.Tensor, view: transforms.View) -> torch.Tensor:
+        f = self.factor[name]
+        h, w = view.size
+        out = z[..., view.top // f: (view.top + h) // f, view.left // f: (view.left + w) // f]
+        return torch.flip(out, dims=[-1]) if view.flip else out
 
 
 def optimize(work: Work, params: Params, models: list[str], progress: Callable[[float, str], None],
-             check_cancel: Callable[[], None]) -> np.ndarray:
-    """Return the perturbation (H x W x 3, [0, 1] units) to add to work.rgb."""
+             check_cancel: Callable[[], None], tuning: Tuning | None = None) -> np.ndarray:
+    """Return the perturbation (H x W x 3 float32, [0, 1] units) to add to work.rgb."""
+    tuning = tuning or Tuning()
+    budget = presets.INTENSITY[params.intensity]
+    search = presets.QUALITY[params.quality]
+    if tuning.overrides:
+        from dataclasses import replace
+
+        budget = replace(budget, **{k: v for k, v in tuning.overrides.items() if hasattr(budget, k)})
+        search = replace(search, **{k: v for k, v in tuning.overrides.items() if hasattr(search, k)})
+    robustness = params.robustness_list
+    dev, dtype = device_and_dtype()
     torch.manual_seed(params.seed)
-    x = torch.from_numpy(work.rgb).permute(2, 0, 1)[None]
-    mask = torch.from_numpy(work.editable)[None, None]
-    encs = [load_encoder(m) for m in models]
-    target = torch.rand_like(x)
+    rng = random.Random(params.seed)
+    gen = torch.Generator().manual_seed(params.seed)
+
+    progress(0.0, "preparing")
+    H, W = work.rgb.shape[:2]
+    full = _to_t(work.rgb, dev)
+    editable_full = _to_t(work.editable, dev)
+    f = min(1.0, presets.WORK_SHORT / min(H, W))
+    hw, ww = (H, W) if f == 1.0 else (max(32, round(H * f)), max(32, round(W * f)))
+    at_full = (hw, ww) == (H, W)
     with torch.no_grad():
-        goals = [e(target) for e in encs]
-    eps = LINF[params.intensity]
-    delta = torch.zeros_like(x, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=eps / 4)
-    steps = STEPS[params.quality]
-    for i in range(steps):
+        x = full if at_full else transforms.resize(full, (hw, ww))
+        editable = editable_full if at_full else (transforms.resize(editable_full, (hw, ww)) > 0.999).float()
+        bmap = shaping.budget_map(x, editable, budget, params.seed)
+    levels = _level_sizes(hw, ww)
+    target_img = _to_t(targets.make_target(params.target, hw, ww, params.seed), dev)
+    encs = _Encoders(models, dev, dtype, tuning.weights)
+    align = max(encs.factor.values())
+    check_cancel()
+
+    channels = 1 if work.grey else 3
+    delta = torch.zeros(1, channels, hw, ww, device=dev, requires_grad=True)
+    m1 = torch.zeros_like(delta)
+    m2 = torch.zeros_like(delta)
+    quant = work.scale if (at_full and work.source.dtype != np.float32) else 0.0
+    steps = search.steps
+    for step in range(steps):
         check_cancel()
-        xp = (x + delta * mask).clamp(0, 1)
-        loss = sum(torch.nn.functional.mse_loss(e(xp), g) for e, g in zip(encs, goals))
-        opt.zero_grad()
+        view = transforms.sample_view(rng, levels, search.crop, robustness, align)
+        xp = x + delta.expand(1, 3, hw, ww)
+        if quant and step >= steps - search.quant_steps:
+            q = torch.round(xp * quant) / quant
+            xp = xp + (q - xp).detach()
+        xp = xp.clamp(0, 1)
+        lvl = levels[view.level]
+        v = transforms.degrade(transforms.crop(transforms.resize(xp, lvl), view), view, gen)
+        loss = 0.0
+        for name in encs.names:
+            z = encs.encode(name, v)
+            if tuning.objective == "target":
+                ref = encs.level_latent(name, view.level, lambda: transforms.resize(target_img, lvl))
+                zt = encs.latent_crop(name, ref, view)
+                term = F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
+            else:
+                ref = encs.level_latent(name, -1 - view.level, lambda: transforms.resize(x, lvl))
+                z0 = encs.latent_crop(name, ref, view)
+                term = -F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+            loss = loss + encs.weights[name] * term
+        if delta.grad is not None:
+            delta.grad = None
         loss.backward()
-        opt.step()
+        lr = search.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         with torch.no_grad():
-            delta.clamp_(-eps, eps)
-        progress((i + 1) / steps, f"step {i + 1}/{steps}")
+            g = delta.grad
+            if tuning.update == "sign":
+                u = g.sign()
+            else:
+                m1.mul_(0.9).add_(g, alpha=0.1)
+                m2.mul_(0.99).add_(g * g, alpha=0.01)
+                mh = m1 / (1 - 0.9 ** (step + 1))
+                vh = m2 / (1 - 0.99 ** (step + 1))
+                u = mh / (vh.sqrt() + 1e-20)
+            delta.sub_(lr * bmap * u)
+            delta.copy_(torch.maximum(torch.minimum(delta, bmap), -bmap))
+        progress((step + 1) / steps, f"step {step + 1}/{steps}, loss {float(loss):.4f}")
+    check_cancel()
     with torch.no_grad():
-        d = ((x + delta * mask).clamp(0, 1) - x)[0].permute(1, 2, 0).numpy()
-    return d
+        d = delta.detach().expand(1, 3, hw, ww)
+        if not at_full:
+            d = _carry_to_full(d, full, editable_full, budget)
+        d = ((full + d).clamp(0, 1) - full) * editable_full
+        return d[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor, budget: presets.Budget) -> torch.Tensor:
+    """Upsample the working-resolution perturbation; keep the L-inf and flat-area caps at full res."""
+    up = F.interpolate(d, size=full.shape[-2:], mode="bilinear", align_corners=False)
+    flat = shaping.local_std(full) < shaping.FLAT_STD
+    cap = torch.where(flat, torch.full_like(flat, budget.flat, dtype=up.dtype),
+                      torch.full_like(flat, budget.linf, dtype=up.dtype))
+    return torch.maximum(torch.minimum(up, cap), -cap) * editable

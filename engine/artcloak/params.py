@@ -86,3 +86,9 @@ def schema() -> list[dict[str, Any]]:
         entry.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in f.metadata.items()})
         out.append(entry)
     return out
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(schema(), indent=1))

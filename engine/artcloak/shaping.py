@@ -1,0 +1,96 @@
+"""Where the eye tolerates change: a per-pixel budget from local texture (texture masking).
+
+Flat areas (the 7x7 neighbourhood varies by less than 2/255, the same rule the report's
+`flat_change` uses) get at most `Budget.flat`; textured areas get a budget that grows with their
+local contrast, scaled so a perturbation that fills it has the preset's PSNR, capped at `Budget.linf`
+and shrunk until a random-sign fill keeps the preset's SSIM.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .presets import Budget
+
+FLAT_STD = 2 / 255
+# budget ~ (sigma^2 + C)^(GAMMA/2): SSIM tolerates change in proportion to local contrast plus a floor
+C_FLOOR = (4 / 255) ** 2
+GAMMA = 1.0
+ERODE = 2  # px
+
+
+def local_std(x: torch.Tensor) -> torch.Tensor:
+    """7x7 standard deviation averaged over channels (N x 1 x H x W), as the report's flat mask."""
+    xp = F.pad(x, (3, 3, 3, 3), mode="replicate")
+    m = F.avg_pool2d(xp, 7, 1)
+    m2 = F.avg_pool2d(xp * xp, 7, 1)
+    return (m2 - m * m).clamp_min(0).sqrt().mean(1, keepdim=True)
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM (Gaussian 11, sigma 1.5), float32, for budget calibration only."""
+    t = torch.arange(11, dtype=x.dtype, device=x.device) - 5
+    g = torch.exp(-(t**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    c = x.shape[1]
+    kx, ky = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+
+    def blur(a: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.conv2d(a, kx, groups=c), ky, groups=c)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+
+
+def _scaled(shape: torch.Tensor, flat: torch.Tensor, editable: torch.Tensor, k: float, b: Budget) -> torch.Tensor:
+    out = (k * shape).clamp(max=b.linf)
+    out = torch.where(flat, out.clamp(max=b.flat), out)
+    return out * editable
+
+
+def budget_map(x: torch.Tensor, editable: torch.Tensor, b: Budget, seed: int = 0) -> torch.Tensor:
+    """Per-pixel L-inf budget (1 x 1 x H x W, [0, 1] units) for image x (1 x 3 x H x W)."""
+    sigma = local_std(x)
+    flat = sigma < FLAT_STD
+    # texture masks change only where every nearby SSIM window is busy: erode, so flat colour next to
+    # an outline gets no halo
+    activity = -F.max_pool2d(-sigma, 2 * ERODE + 1, 1, ERODE) if ERODE else sigma
+    shape = (activity**2 + C_FLOOR) ** (GAMMA / 2)
+    target_rms = 10 ** (-b.psnr / 20)
+    # the PSNR scale, by bisection on a subsample (rms is a mean: a stride-2 grid estimates it well)
+    sub = (shape[..., ::2, ::2], flat[..., ::2, ::2], editable[..., ::2, ::2])
+
+    def rms(k: float) -> float:
+        return float(_scaled(*sub[:2], sub[2], k, b).square().mean().sqrt())
+
+    lo, hi = 0.0, b.linf / float(shape.min().clamp_min(1e-6))  # beyond hi every pixel is at its cap
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if rms(mid) < target_rms else (lo, mid)
+    k = lo
+    # then the SSIM scale: a random-sign fill of the budget must keep min_ssim (centre crop, bounded cost)
+    gen = torch.Generator().manual_seed(seed)
+    xs, ss, fs, es = _subsample(x, shape, flat, editable)
+    signs = torch.randint(0, 2, xs.shape, generator=gen).to(xs) * 2 - 1
+
+    def ssim_at(k: float) -> float:
+        return float(_ssim_map(xs, (xs + _scaled(ss, fs, es, k, b) * signs).clamp(0, 1)).mean())
+
+    if ssim_at(k) < b.min_ssim:
+        lo, hi = k / 64, k
+        for _ in range(7):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if ssim_at(mid) >= b.min_ssim else (lo, mid)
+        k = lo if ssim_at(lo) >= b.min_ssim else 0.0
+    return _scaled(shape, flat, editable, k, b)
+
+
+def _subsample(x: torch.Tensor, *maps: torch.Tensor, side: int = 384):
+    """A centre crop of at most side x side: SSIM calibration costs the same on any image size."""
+    h, w = x.shape[-2:]
+    t, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return tuple(a[..., t: t + side, left: left + side] for a in (x, *maps))

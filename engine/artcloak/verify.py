@@ -1,0 +1,140 @@
+"""The robustness suite behind `artcloak verify`: how strong is a protection, and what survives.
+
+Every transform below is something a trainer, a platform or a "robust mimicry" attacker (Hönig et
+al., ICLR 2025) applies before a model sees the image; each is measured with the figures of
+metrics.model_figures for every available surrogate. Transforms are deterministic (fixed noise
+seeds), so T(protected) - T(original) is the perturbation's effect alone.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import imageio, metadata, metrics, onnx_backend
+from . import pixels as px
+from .errors import InputError
+from .models import resolve_models
+
+Progress = Callable[[float, str], None]
+VERIFY_SIDE = 512  # evaluation view: the transformed image, or its centre crop of this side
+
+
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    r = max(1, int(3 * sigma + 0.5))
+    g = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
+    g = g / g.sum()
+    t = metrics._t(img)
+    c = t.shape[1]
+    t = F.pad(t, (r, r, r, r), mode="reflect")
+    t = F.conv2d(t, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    t = F.conv2d(t, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    return metrics._np(t)
+
+
+def gaussian_noise(img: np.ndarray, sigma: float, seed: int = 1234) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0.0, sigma, img.shape).astype(np.float32)
+    return np.clip(img + noise, 0, 1)
+
+
+def centre_crop(img: np.ndarray, fraction: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return img[top: top + ch, left: left + cw]
+
+
+def noisy_upscale(img: np.ndarray, sigma: float = 0.1, factor: int = 4) -> np.ndarray:
+    """Hönig et al.'s noisy upscaling, with a bicubic stand-in for their learned x4 upscaler: add
+    noise, shrink by `factor` (antialiased, which averages the noise away), upscale back."""
+    h, w = img.shape[:2]
+    small = metrics.resize_to(gaussian_noise(img, sigma, seed=4321),
+                              max(8, h // factor), max(8, w // factor))
+    return metrics.resize_to(small, h, w)
+
+
+SUITE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "jpeg95": ("JPEG quality 95", lambda im: metrics.jpeg(im, 95)),
+    "jpeg85": ("JPEG quality 85", lambda im: metrics.jpeg(im, 85)),
+    "jpeg75": ("JPEG quality 75", lambda im: metrics.jpeg(im, 75)),
+    "resize1024": ("downscale to 1024 px on the short side", lambda im: metrics.resize_short(im, 1024)),
+    "resize768": ("downscale to 768 px on the short side", lambda im: metrics.resize_short(im, 768)),
+    "resize512": ("downscale to 512 px on the short side", lambda im: metrics.resize_short(im, 512)),
+    "crop80": ("centre crop of 80% of each side, resized to 512 px (a training crop)",
+               lambda im: metrics.resize_short(centre_crop(im, 0.8), 512)),
+    "blur": ("Gaussian blur, sigma 1 px", lambda im: gaussian_blur(im, 1.0)),
+    "noise": ("Gaussian noise, sigma 0.05", lambda im: gaussian_noise(im, 0.05)),
+    "noisyupscale": ("noisy upscaling: noise sigma 0.1, shrink x1/4, bicubic upscale x4", noisy_upscale),
+}
+QUICK = ("jpeg75", "resize512")
+
+
+def transforms_for(names: list[str] | None = None) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The named transforms of SUITE (all when None); unknown names are an InputError."""
+    names = list(SUITE) if names is None else names
+    bad = [n for n in names if n not in SUITE]
+    if bad:
+        raise InputError(f"unknown transform(s) {', '.join(bad)}; known: {', '.join(SUITE)}")
+    return {n: SUITE[n][1] for n in names}
+
+
+def _skip_upscales(img: np.ndarray, names: list[str]) -> list[str]:
+    """Downscales to a size the image already is below are not what a trainer does: leave them out."""
+    short = min(img.shape[:2])
+    return [n for n in names if not (n.startswith("resize") and int(n[6:]) >= short)]
+
+
+def summary(models: dict[str, dict]) -> dict:
+    """Per model: the weakest noise_ratio over all views and where, and a one-word verdict."""
+    out = {}
+    for name, figs in models.items():
+        ratios = {("clean" if k == "noise_ratio" else k[len("after."): -len(".noise_ratio")]): v
+                  for k, v in figs.items() if k.endswith("noise_ratio")}
+        worst = min(ratios, key=ratios.get)
+        r = ratios[worst]
+        verdict = "strong" if r >= 2 else "moderate" if r >= 1.4 else "weak" if r >= 1.1 else "none"
+        out[name] = {"weakest_view": worst, "weakest_noise_ratio": r, "verdict": verdict}
+    return out
+
+
+def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None = None,
+                  transforms: list[str] | None = None, progress: Progress | None = None, seed: int = 0,
+                  side: int = VERIFY_SIDE, lpips: bool = True) -> dict:
+    """The full report for two pixel arrays of the same shape (any format protect() takes):
+    perceptual figures, and per model the figures clean and after every transform of the suite."""
+    if orig.shape[:2] != prot.shape[:2]:
+        raise InputError(f"the images differ in size ({orig.shape[1]}x{orig.shape[0]} and "
+                         f"{prot.shape[1]}x{prot.shape[0]}): compare a protected image with its own original")
+    report_progress = progress or (lambda f, m: None)
+    a, b = px.to_float_rgb(orig), px.to_float_rgb(prot)
+    names = _skip_upscales(a, list(SUITE) if transforms is None else transforms)
+    chosen = transforms_for(names)
+    used = resolve_models(models or [])
+    t0 = time.time()
+    report_progress(0.02, "perceptual figures")
+    report: dict = {"perceptual": metrics.perceptual(a, b, lpips=lpips), "models": {}}
+    for i, name in enumerate(used):
+        report_progress(0.1 + 0.85 * i / len(used), f"measuring {name}")
+        report["models"][name] = metrics.model_figures(name, a, b, chosen, seed, side)
+    report["summary"] = summary(report["models"])
+    report["models_used"] = used
+    report["transforms"] = {n: SUITE[n][0] for n in names}
+    report["eval_side"] = side
+    report["backend"] = {n: onnx_backend.nets(n).backend for n in used}
+    report["seconds"] = round(time.time() - t0, 2)
+    report_progress(1.0, "done")
+    return report
+
+
+def verify_files(original: str | Path, protected: str | Path, **kwargs) -> dict:
+    """verify_arrays for two image files, plus the "do not train" metadata the protected file carries."""
+    a, _ = imageio.read(original)
+    b, info = imageio.read(protected)
+    report = verify_arrays(a, b, **kwargs)
+    report["metadata"] = metadata.read_do_not_train(info.xmp)
+    report["files"] = {"original": str(original), "protected": str(protected), "format": info.format}
+    return report

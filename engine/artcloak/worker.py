@@ -1,0 +1,210 @@
+"""The process the GIMP plug-ins talk to: `python -m artcloak.worker` (protocol in ARCHITECTURE.md).
+
+One JSON job line on stdin; JSON event lines on stdout (progress..., then done or error); pixels as
+raw files in the private folder the job names. Running as a separate process keeps torch out of
+GIMP's Python, and lets the plug-in cancel by ending the process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
+
+from .errors import ArtcloakError, Cancelled, InputError, ModelError
+
+FORMATS = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "float": np.dtype("<f4")}
+MIN_INTERVAL = 0.05  # seconds between progress events (GIMP redraws its bar on each)
+MEMORY_HINT = "Close other programs, or protect a smaller image (or a part of it)."
+
+
+class Events:
+    """Writes protocol events to the real stdout, one flushed JSON line each."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+        self._last = (-1.0, None, 0.0)
+
+    def send(self, event: str, **fields: Any) -> None:
+        self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+        self.stream.flush()
+
+    def progress(self, fraction: float, message: str) -> None:
+        """Forward progress, skipping repeats closer than MIN_INTERVAL apart."""
+        last_fraction, last_message, last_time = self._last
+        now = time.monotonic()
+        if message == last_message and fraction < 1.0 and now - last_time < MIN_INTERVAL:
+            return
+        if fraction == last_fraction and message == last_message:
+            return
+        self._last = (fraction, message, now)
+        self.send("progress", fraction=round(float(fraction), 4), message=message)
+
+
+def _name(job: dict, key: str) -> str:
+    """A plain file name inside the job's folder (never a path that leaves it)."""
+    value = job.get(key)
+    if not isinstance(value, str) or not value or os.path.basename(value) != value or value in (".", ".."):
+        raise InputError(f"job field {key!r} must be a plain file name, not {value!r}")
+    return os.path.join(job["dir"], value)
+
+
+def _int(job: dict, key: str) -> int:
+    value = job.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise InputError(f"job field {key!r} must be a positive integer, not {value!r}")
+    return value
+
+
+def read_raw(job: dict, key: str) -> np.ndarray:
+    """Read the H x W x C raw file the job names, checking its size against the job's geometry."""
+    w, h, c = _int(job, "width"), _int(job, "height"), _int(job, "channels")
+    fmt = job.get("format")
+    if fmt not in FORMATS:
+        raise InputError(f"job field 'format' must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    path = _name(job, key)
+    dtype = FORMATS[fmt]
+    need = w * h * c * dtype.itemsize
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise InputError(f"cannot read the pixel file {path}: {e.strerror}") from e
+    if size != need:
+        raise InputError(f"the pixel file {os.path.basename(path)} has {size} bytes; "
+                         f"{w}x{h}x{c} {fmt} needs {need}")
+    arr = np.fromfile(path, dtype=dtype).reshape(h, w, c)
+    return arr.astype(dtype.newbyteorder("="), copy=False)
+
+
+def write_raw(arr: np.ndarray, path: str) -> None:
+    """Write little-endian raw samples under a temporary name, then rename: never a partial output."""
+    part = path + ".part"
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+    os.replace(part, path)
+
+
+def _check_dir(job: Any) -> dict:
+    if not isinstance(job, dict):
+        raise InputError("the job must be a JSON object")
+    if not isinstance(job.get("dir"), str) or not os.path.isdir(job["dir"]):
+        raise InputError(f"job field 'dir' must name an existing folder, not {job.get('dir')!r}")
+    return job
+
+
+def client_gone() -> Callable[[], bool]:
+    """A cancel check that turns true when the process that started us has died (POSIX: we get
+    re-parented). GIMP ends a plug-in whose progress is cancelled; its worker must not run on."""
+    parent = os.getppid()
+    return lambda: os.name != "nt" and os.getppid() != parent
+
+
+def run_protect(job: dict, progress: Callable[[float, str], None]) -> dict:
+    from .params import Params
+    from .protect import protect
+
+    params = job.get("params") or {}
+    if not isinstance(params, dict):
+        raise InputError("job field 'params' must be a JSON object")
+    p = Params.from_dict(params)
+    out_path = _name(job, "output")
+    pixels = read_raw(job, "input")
+    result = protect(pixels, p, progress, client_gone())
+    write_raw(result.pixels, out_path)
+    return {"output": os.path.basename(out_path), "report": result.report}
+
+
+def _verify_arrays(orig: np.ndarray, prot: np.ndarray, progress: Callable[[float, str], None]) -> dict:
+    """The richer verify of artcloak.verify when it exists, else metrics.measure on all installed models."""
+    try:
+        from .verify import verify_arrays
+    except ImportError:
+        verify_arrays = None
+    if verify_arrays is not None:
+        import inspect
+
+        if "progress" in inspect.signature(verify_arrays).parameters:
+            return verify_arrays(orig, prot, progress=progress)
+        return verify_arrays(orig, prot)
+    from . import metrics
+    from . import pixels as px
+    from .models import resolve_models
+
+    progress(0.05, "measuring the protection")
+    report = metrics.measure(px.to_float_rgb(orig), px.to_float_rgb(prot), resolve_models([]))
+    progress(1.0, "done")
+    return report
+
+
+def run_verify(job: dict, progress: Callable[[float, str], None]) -> dict:
+    orig, prot = read_raw(job, "original"), read_raw(job, "protected")
+    return {"report": _verify_arrays(orig, prot, progress)}
+
+
+OPS = {"protect": run_protect, "verify": run_verify}
+
+
+def _is_oom(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text))
+
+
+def error_event(e: BaseException) -> dict:
+    """The protocol's error event for an exception: message, hint and kind."""
+    if _is_oom(e):
+        return {"message": f"not enough memory to protect this image ({e or 'MemoryError'})",
+                "hint": MEMORY_HINT, "kind": "memory"}
+    if isinstance(e, ArtcloakError):
+        kind = "internal"
+        for cls, name in ((InputError, "input"), (ModelError, "model"), (Cancelled, "cancelled")):
+            if isinstance(e, cls):
+                kind = name
+        return {"message": str(e), "hint": e.hint, "kind": kind}
+    return {"message": f"internal error: {type(e).__name__}: {e}",
+            "hint": "This is a bug in artcloak; please report it with this message and the engine output.",
+            "kind": "internal"}
+
+
+def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+    """Run one job; return the exit code (0 done, 1 error)."""
+    out = stdout or sys.stdout
+    if stdout is None:
+        sys.stdout = sys.stderr  # stray prints from libraries must not corrupt the event stream
+    events = Events(out)
+    try:
+        line = (stdin or sys.stdin).readline()
+        if not line.strip():
+            raise InputError("no job: expected one JSON line on stdin")
+        try:
+            job = json.loads(line)
+        except ValueError as e:
+            raise InputError(f"the job is not valid JSON: {e}") from e
+        job = _check_dir(job)
+        op = OPS.get(job.get("op"))
+        if op is None:
+            raise InputError(f"job field 'op' must be one of {', '.join(OPS)}, not {job.get('op')!r}")
+        events.progress(0.0, "starting the engine")  # torch takes seconds to load: show life at once
+        events.send("done", **op(job, events.progress))
+        return 0
+    except KeyboardInterrupt:
+        events.send("error", message="protection cancelled; nothing was changed", hint="", kind="cancelled")
+        return 1
+    except Exception as e:  # every failure must become an error event
+        if not isinstance(e, ArtcloakError):
+            traceback.print_exc(file=sys.stderr)
+        events.send("error", **error_event(e))
+        return 1
+    finally:
+        if stdout is None:
+            sys.stdout = out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

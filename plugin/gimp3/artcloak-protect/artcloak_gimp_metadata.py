@@ -1,0 +1,75 @@
+"""The "do not train" signal in the image's metadata, so that GIMP's own export writes it.
+
+IPTC PLUS `plus:DataMining` = DMI-PROHIBITED-AIMLTRAINING with `plus:OtherConstraints` free text,
+and W3C TDMRep `tdm:reservation` = 1. Exiv2 knows the PLUS schema; the TDMRep namespace is
+registered here; GIMP's metadata serialisation carries the namespace on to its export plug-ins.
+
+Found in GIMP 3.0.4: the Gimp typelib does not declare GExiv2.Metadata as Gimp.Metadata's parent, so
+Python sees none of the tag methods on it; they work when called unbound, as GExiv2.Metadata.f(md).
+GIMP's exporters write XMP only with their "include-xmp" argument on (the export dialog's "Save XMP
+data", default from Preferences > Image Import & Export); the batch procedure turns it on.
+"""
+import gi
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp  # noqa: E402
+
+try:
+    gi.require_version("GExiv2", "0.10")
+    from gi.repository import GExiv2
+except (ImportError, ValueError):  # GIMP built without the GExiv2 typelib: no metadata then
+    GExiv2 = None
+
+PLUS_NS = "http://ns.useplus.org/ldf/xmp/1.0/"
+TDM_NS = "http://www.w3.org/ns/tdmrep/"
+DMI_PROHIBITED_AIML = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"
+CONSTRAINTS = ("This image was protected with artcloak. The rights holder does not allow its use for "
+               "training, fine-tuning or evaluating AI/ML models, nor text and data mining.")
+TAGS = (
+    ("Xmp.plus.DataMining", DMI_PROHIBITED_AIML),
+    ("Xmp.plus.OtherConstraints", CONSTRAINTS),
+    ("Xmp.tdm.reservation", "1"),
+)
+
+
+def _register():
+    for uri, prefix in ((PLUS_NS, "plus"), (TDM_NS, "tdm")):
+        try:
+            GExiv2.Metadata.try_register_xmp_namespace(uri, prefix)
+        except Exception:  # already registered (exiv2 knows "plus"): fine
+            pass
+
+
+def _set(md, tag, value):
+    setter = getattr(GExiv2.Metadata, "try_set_tag_string", None) or GExiv2.Metadata.set_tag_string
+    setter(md, tag, value)
+
+
+def get_tag(md, tag):
+    """A tag's value as a string, or None (unbound call: see the module docstring)."""
+    getter = getattr(GExiv2.Metadata, "try_get_tag_string", None) or GExiv2.Metadata.get_tag_string
+    try:
+        return getter(md, tag)
+    except Exception:
+        return None
+
+
+def mark_do_not_train(image):
+    """Add the do-not-train XMP to `image`'s metadata (kept with what it already has).
+
+    Returns the list of tags set; an empty list when GExiv2 is unavailable or refuses them.
+    """
+    if GExiv2 is None:
+        return []
+    _register()
+    md = image.get_metadata() or Gimp.Metadata.new()
+    done = []
+    for tag, value in TAGS:
+        try:
+            _set(md, tag, value)
+            if get_tag(md, tag):
+                done.append(tag)
+        except Exception:  # a namespace exiv2 does not accept: record what worked
+            continue
+    image.set_metadata(md)
+    return done

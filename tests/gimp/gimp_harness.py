@@ -1,0 +1,127 @@
+"""Run a Python script inside a real, headless GIMP 3 with the repository's plug-in and engine.
+
+Debian 13+: `gimp-console-3.0` from the host. Debian 12: the trixie chroot that ensure_gimp.sh builds
+(default /var/tmp/gimp3-root), entered in a private mount namespace (unshare -m) with /proc, /dev,
+/sys, a fresh tmpfs /tmp, and bind mounts at the same paths of what the plug-in needs from the host:
+the repository, the engine's venv and its base Python, the model weights and the work folder.
+
+The engine is the Python running pytest (sys.executable: the repo's venv here, the venv .ci/run
+creates in CI); the plug-in finds it through ARTCLOAK_ENGINE_PYTHON.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_DIR = REPO / "plugin" / "gimp3"
+CHROOT = Path(os.environ.get("GIMP3_ROOT", "/var/tmp/gimp3-root"))
+GIMP = "gimp-console-3.0"
+# Work folders live under /var/tmp: a chroot gets its own tmpfs /tmp (host /tmp paths also work,
+# they are bind-mounted after that tmpfs, but /var/tmp keeps big files off RAM).
+WORK_PARENT = "/var/tmp"
+
+# the namespace side: mounts, then chroot with a clean environment
+_ENTER = r"""
+set -e
+R=$1; shift
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+mount -t sysfs sys "$R/sys"
+mount -t tmpfs tmpfs "$R/tmp" -o mode=1777
+while [ "$1" != "--" ]; do
+  p=${1%:ro}; mkdir -p "$R$p"; mount --bind "$p" "$R$p"
+  [ "$p" = "$1" ] || mount -o remount,bind,ro "$R$p"
+  shift
+done
+shift
+exec chroot "$R" "$@"
+"""
+
+
+def mode() -> str | None:
+    """"host" (GIMP 3 installed here), "chroot" (Debian 12 + ensure_gimp.sh, as root) or None."""
+    if shutil.which(GIMP):
+        return "host"
+    if (CHROOT / "usr/bin" / GIMP).exists() and os.geteuid() == 0 and shutil.which("unshare"):
+        return "chroot"
+    return None
+
+
+def _bare(path: str) -> str:
+    return path[:-3] if path.endswith(":ro") else path
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """Drop paths inside another listed path (one bind mount covers them); outer ones first."""
+    out: list[str] = []
+    for p in sorted(set(paths), key=lambda s: (len(_bare(s)), s)):
+        if not any(_bare(p) == _bare(o) or _bare(p).startswith(_bare(o) + "/") for o in out):
+            out.append(p)
+    return out
+
+
+@dataclass
+class Gimp3:
+    """One GIMP configuration (home, gimprc) reused by several runs: only the first start is cold."""
+
+    work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="artcloak-gimp-",
+                                                                     dir=WORK_PARENT)))
+    engine_python: str = sys.executable
+
+    def __post_init__(self) -> None:
+        self.home = self.work / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+
+    def binds(self) -> list[str]:
+        paths = [str(REPO), str(self.work)]
+        engine = Path(self.engine_python)
+        if engine.is_absolute() and engine.exists():
+            paths.append(str(Path(sys.prefix)))  # the venv
+            paths.append(str(Path(sys.base_prefix)) + ":ro")  # the interpreter the venv points at
+            paths.append(str(engine.resolve().parent.parent) + ":ro")
+        for d in os.environ.get("ARTCLOAK_MODELS", "").split(os.pathsep):
+            if d and Path(d).is_dir():
+                paths.append(str(Path(d).resolve()) + ":ro")
+        # never shadow the chroot's own system folders
+        return [p for p in _outermost(paths) if _bare(p) not in ("/", "/usr", "/var", "/var/tmp")]
+
+    def _gimprc(self) -> Path:
+        rc = self.work / "gimprc"  # GIMP rewrites it at exit: written fresh for every run
+        path = f"${{gimp_dir}}/plug-ins:${{gimp_plug_in_dir}}/plug-ins:{PLUGIN_DIR}"
+        rc.write_text(f'(prev-language "C.UTF-8")\n(plug-in-path "{path}")\n')
+        return rc
+
+    def run(self, script: Path, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run `script` with GIMP's python-fu-eval batch interpreter; return the finished process.
+
+        `env` adds variables for GIMP, the script and the plug-in (the engine python and models are set
+        unless `env` overrides them).
+        """
+        how = mode()
+        if how is None:
+            raise RuntimeError("no GIMP 3: run tests/gimp/ensure_gimp.sh (as root) first")
+        os.chmod(PLUGIN_DIR / "artcloak-protect" / "artcloak-protect.py", 0o755)  # GIMP runs executables only
+        variables = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home),
+                     "ARTCLOAK_ENGINE_PYTHON": self.engine_python,
+                     "ARTCLOAK_MODELS": os.environ.get("ARTCLOAK_MODELS", "")}
+        variables.update(env or {})
+        # -i no UI, -d no brushes/patterns, -f no fonts, -c console messages
+        argv = [GIMP, "-i", "-d", "-f", "-c", f"--gimprc={self._gimprc()}",
+                "--batch-interpreter=python-fu-eval", "-b", f"exec(open({str(script)!r}).read())", "--quit"]
+        if how == "chroot":
+            argv = (["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", _ENTER, "_",
+                     str(CHROOT), *self.binds(), "--", "/usr/bin/env", "-i"]
+                    + [f"{k}={v}" for k, v in variables.items()] + argv)
+            return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  env={"PATH": os.environ["PATH"]})
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=variables)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)

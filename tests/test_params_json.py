@@ -1,0 +1,26 @@
+"""The plug-ins' copy of the parameter schema must equal the engine's (regenerate when this fails:
+`python -m artcloak.params > plugin/common/params.json`)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from artcloak.params import Params, schema
+
+PARAMS_JSON = Path(__file__).resolve().parents[1] / "plugin" / "common" / "params.json"
+
+
+def test_params_json_equals_schema():
+    assert json.loads(PARAMS_JSON.read_text(encoding="utf-8")) == schema(), (
+        "plugin/common/params.json is stale: run `python -m artcloak.params > plugin/common/params.json`")
+
+
+def test_params_module_prints_the_schema():
+    out = subprocess.run([sys.executable, "-m", "artcloak.params"], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout) == schema()
+
+
+def test_schema_defaults_build_the_default_preset():
+    values = {p["name"]: p["default"] for p in json.loads(PARAMS_JSON.read_text(encoding="utf-8"))}
+    assert Params.from_dict(values) == Params()
