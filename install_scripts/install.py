@@ -211,8 +211,11 @@ class Manifest:
     def save(self) -> None:
         if self.dry:
             return
+        text = json.dumps(self.data, indent=1, sort_keys=True) + "\n"
+        if self.path.is_file() and self.path.read_text(encoding="utf-8") == text:
+            return  # a run that changes nothing leaves even the manifest untouched
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(str(tmp), str(self.path))
 
 

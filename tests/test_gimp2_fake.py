@@ -114,13 +114,28 @@ def test_protect_adds_a_layer_above_the_source(front):
     assert "taesana" in gimpfu.MESSAGES[-1] and "Visible cost" in gimpfu.MESSAGES[-1]
 
 
-def test_grey_layer(front):
-    image, _, src, _ = make_image(gimpfu.GRAY_IMAGE)
+def test_selection_limits_the_protection(front):
+    image, _, src, _ = make_image()
+    image.selection = (10, 12, 40, 30)  # image coordinates; the layer sits at (5, 7)
     before = src.pixels.copy()
+    gimpfu.CALLS.clear()
     gimpfu.REGISTERED["python-fu-protect-from-ai"]["function"](image, src, *values(**FAST))
     new = image.layers[1]
-    assert new.bpp == 1 and np.array_equal(src.pixels, before)
-    assert 0 < np.abs(new.pixels.astype(int) - before).max() <= 10
+    changed = np.abs(new.pixels.astype(int) - before).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    # the selection is (5, 5)-(35, 23) in the layer, grown to the engine's 32 x 32 minimum
+    assert xs.min() >= 4 and xs.max() < 36 and ys.min() >= 0 and ys.max() < 32 and changed.any()
+    assert np.array_equal(src.pixels, before)
+    assert new.mask is not None and new.mask.mask_type == 4 and new.mask.selection == image.selection
+    order = names(gimpfu.CALLS)
+    assert order.index("pdb.gimp_layer_add_mask") < order.index("pdb.gimp_image_undo_group_end")
+
+
+def test_a_selection_outside_the_layer_is_refused(front):
+    image, _, src, _ = make_image()
+    image.selection = (60, 60, 70, 70)
+    gimpfu.REGISTERED["python-fu-protect-from-ai"]["function"](image, src, *values(**FAST))
+    assert len(image.layers) == 3 and "does not touch the layer" in gimpfu.MESSAGES[-1]
 
 
 @pytest.mark.parametrize("case, expect", [

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,20 @@ def run_worker(job_line, cwd):
 
 def worker_children():
     """Pids of this process's children running artcloak.worker (Linux /proc)."""
+    return worker_pids_of(os.getpid())
+
+
+def alive(pid):
+    """True while `pid` runs (a zombie waiting for a reaper counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def worker_pids_of(parent):
+    """Pids of `parent`'s children running artcloak.worker (Linux /proc)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -58,7 +73,7 @@ def worker_children():
             cmd = (entry / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == os.getpid() and b"artcloak.worker" in cmd:
+        if ppid == parent and b"artcloak.worker" in cmd:
             pids.append(int(entry.name))
     return pids
 
@@ -234,3 +249,89 @@ def test_engine_error_event_reaches_the_caller(engine):
         client.protect_pixels(b"\0" * 32 * 32 * 3, 32, 32, 3, "u8", {"bogus": 1})
     assert err.value.kind == "input" and "unknown parameter(s): bogus" in err.value.message
     assert list(engine.iterdir()) == []
+
+
+def test_a_python_without_the_engine_is_named(engine, monkeypatch, tmp_path):
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    monkeypatch.setenv("ARTCLOAK_ENGINE_PYTHON", str(python))
+    with pytest.raises(client.EngineError) as err:
+        client.protect_pixels(b"\0" * 32 * 32 * 3, 32, 32, 3, "u8", {})
+    assert err.value.kind == "engine" and "has no artcloak engine" in err.value.message
+    assert "install_scripts" in err.value.hint
+    assert list(engine.iterdir()) == []
+
+
+ORPHAN_CLIENT = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import artcloak_client as c
+data = bytes((i * 13) % 256 for i in range(128 * 128 * 3))
+c.protect_pixels(data, 128, 128, 3, "u8", {"quality": "max", "models": "taesana"},
+                 progress=lambda f, m: print(m, flush=True))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the worker")
+def test_worker_stops_and_cleans_up_when_its_client_is_killed(tmp_path, models_dir):
+    """GIMP ends a plug-in whose progress is cancelled: the worker must not run on, nor leave pixels."""
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    env = dict(os.environ, ARTCLOAK_ENGINE_PYTHON=sys.executable, TMPDIR=str(tmp))
+    env.pop("ARTCLOAK_CONFIG", None)
+    plugin = subprocess.Popen([sys.executable, "-c", ORPHAN_CLIENT, str(ROOT / "plugin" / "common")],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in plugin.stdout:
+            if line.startswith("step 2/"):
+                break
+        workers = worker_pids_of(plugin.pid)
+        assert len(workers) == 1 and list(tmp.iterdir()), "no running worker with its job folder"
+        plugin.kill()
+        plugin.wait()
+        deadline = time.time() + 60
+        while time.time() < deadline and alive(workers[0]):
+            time.sleep(0.2)
+        assert not alive(workers[0]), "the worker ran on after its client died"
+        assert list(tmp.iterdir()) == [], "the orphaned job folder was left behind"
+    finally:
+        plugin.kill()
+        plugin.wait()
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the XDG data folder is the Linux layout")
+def test_engine_lookup_order(monkeypatch, tmp_path):
+    monkeypatch.delenv("ARTCLOAK_ENGINE_PYTHON", raising=False)
+    monkeypatch.delenv("ARTCLOAK_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    (tmp_path / "artcloak").mkdir()
+    (tmp_path / "artcloak" / "artcloak-engine.json").write_text(
+        json.dumps({"python": sys.executable, "models": "/user/models"}))
+    if not (Path(client.HERE) / client.CONFIG_NAME).exists():  # a config beside the client comes first
+        cfg = client.engine_config()
+        assert cfg["python"] == sys.executable and cfg["models"] == "/user/models"
+        assert "user data folder" in cfg["source"]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"python": sys.executable, "models": "/other/models"}))
+    monkeypatch.setenv("ARTCLOAK_CONFIG", str(other))
+    assert client.engine_config()["models"] == "/other/models"
+    other.write_text("{ not json")
+    with pytest.raises(client.EngineError, match="not valid JSON"):
+        client.engine_config()
+    monkeypatch.setenv("ARTCLOAK_ENGINE_PYTHON", sys.executable)  # the override needs no config file
+    assert client.engine_config()["source"] == "ARTCLOAK_ENGINE_PYTHON"
+
+
+def test_format_report_names_models_views_and_cost():
+    figs = {"latent_shift": 0.151, "noise_ratio": 2.9, "amplification": 3.3,
+            "after.jpeg75.latent_shift": 0.199, "after.jpeg75.noise_ratio": 1.2,
+            "after.resize512.latent_shift": 0.066, "after.resize512.noise_ratio": 0.9}
+    summary = {"weakest_view": "resize512", "weakest_noise_ratio": 0.9, "verdict": "none"}
+    report = {"perceptual": {"psnr": 38.04, "ssim": 0.991, "linf": 6.0, "flat_change": 0.8},
+              "models": {"taef2": figs}, "summary": {"taef2": summary}}
+    text = client.format_report(report)
+    assert "taef2: moved 15.1% (2.9x noise), none (weakest: resize 512 px, 0.9x)" in text
+    assert "after JPEG q75 19.9% (1.2x), resize 512 px 6.6% (0.9x)" in text
+    assert "decoder shows 3.3x" in text and "PSNR 38.0 dB" in text and "0.80/255" in text
+    assert client.format_report({}) == "No report."

@@ -84,7 +84,10 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         return _read_pillow(data)
     except InputError as e:
         raise InputError(f"{path.name}: {e}", e.hint) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error) as e:
+    except UnidentifiedImageError:
+        raise InputError(f"{path.name}: not an image file artcloak can read (unknown format or damaged)",
+                         "Open it in an image editor and save it as PNG or JPEG.") from None
+    except (OSError, ValueError, SyntaxError, struct.error) as e:
         raise InputError(f"{path.name}: not a readable image ({e})",
                          "Open it in an image editor and save it as PNG or JPEG.") from None
 
@@ -227,11 +230,12 @@ def _to_8bit(pixels: np.ndarray) -> np.ndarray:
 def _pil(pixels: np.ndarray) -> Image.Image:
     c = pixels.shape[2]
     if pixels.dtype == np.uint8:
-        return Image.fromarray(pixels[..., 0] if c == 1 else pixels, {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c])
+        return Image.fromarray(np.ascontiguousarray(pixels[..., 0] if c == 1 else pixels),
+                               {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c])
     if c == 1 and pixels.dtype == np.uint16:
-        return Image.fromarray(pixels[..., 0].astype("<u2"), "I;16")
+        return Image.fromarray(np.ascontiguousarray(pixels[..., 0]))  # mode I;16
     if c == 1 and pixels.dtype == np.float32:
-        return Image.fromarray(pixels[..., 0], "F")
+        return Image.fromarray(np.ascontiguousarray(pixels[..., 0]))  # mode F
     raise InputError(f"cannot store {c}-channel {pixels.dtype} pixels in this format")
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from . import onnx_backend
 
-EVAL_SIDE = 768
+EVAL_SIDE = 384
 FLAT_STD = 2 / 255
 
 
@@ -72,14 +72,16 @@ def _gauss_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
 
 
 def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Separable filter over axes 0 and 1, keeping only the fully covered ('valid') region."""
+    """Separable symmetric filter over axes 0 and 1, keeping only the fully covered ('valid')
+    region; pairs of taps with equal weight share one multiplication."""
     n, (h, w) = len(g), x.shape[:2]
-    acc = g[0] * x[:, : w - n + 1]
-    for k in range(1, n):
-        acc += g[k] * x[:, k: k + w - n + 1]
-    out = g[0] * acc[: h - n + 1]
-    for k in range(1, n):
-        out += g[k] * acc[k: k + h - n + 1]
+    m = n // 2
+    acc = g[m] * x[:, m: m + w - n + 1]
+    for k in range(m):
+        acc += g[k] * (x[:, k: k + w - n + 1] + x[:, n - 1 - k: n - 1 - k + w - n + 1])
+    out = g[m] * acc[m: m + h - n + 1]
+    for k in range(m):
+        out += g[k] * (acc[k: k + h - n + 1] + acc[n - 1 - k: n - 1 - k + h - n + 1])
     return out
 
 
@@ -104,25 +106,30 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
-    """Mean over the (2r+1)^2 neighbourhood with replicated edges, via an integral image."""
-    p = np.pad(x, ((r, r), (r, r), (0, 0)), mode="edge")
-    s = np.zeros((p.shape[0] + 1, p.shape[1] + 1, p.shape[2]))
-    np.cumsum(np.cumsum(p, 0), 1, out=s[1:, 1:])
+    """Mean over the (2r+1)^2 neighbourhood with replicated edges (separable running sums: short
+    float32 sums, so no precision is lost on mean-free data)."""
     n = 2 * r + 1
+    p = np.pad(x, ((r, r), (r, r), (0, 0)), mode="edge")
     h, w = x.shape[:2]
-    return (s[n:n + h, n:n + w] - s[:h, n:n + w] - s[n:n + h, :w] + s[:h, :w]) / (n * n)
+    rows = p[:, 0:w].copy()
+    for k in range(1, n):
+        rows += p[:, k: k + w]
+    out = rows[0:h].copy()
+    for k in range(1, n):
+        out += rows[k: k + h]
+    return out / (n * n)
 
 
 def flat_mask(img: np.ndarray) -> np.ndarray:
     """True where the 7x7 neighbourhood's standard deviation (mean over channels) is under 2/255."""
-    x = img.astype(np.float64)
-    x -= x.mean()
+    x = img.astype(np.float32)
+    x -= x.mean(axis=(0, 1), keepdims=True)
     m, m2 = _box_mean(x, 3), _box_mean(x * x, 3)
     std = np.sqrt(np.clip(m2 - m * m, 0, None)).mean(2)
     return std < FLAT_STD
 
 
-def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = True) -> dict[str, float]:
+def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False) -> dict[str, float]:
     """psnr (dB), ssim, linf and flat_change (0-255 units) of prot against orig; `lpips`
     (shift-tolerant LPIPS, AlexNet) when its weights are installed and `lpips` is true."""
     diff = np.abs(prot.astype(np.float32) - orig)
@@ -196,10 +203,15 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray, transforms: dic
 
 
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
-            transforms: dict[str, Callable] | None = None, lpips: bool = True,
+            transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE) -> dict:
-    """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}}."""
+    """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}}.
+
+    Sized for protect()'s report (~5 s at 1024 x 1024 on 2 cores): model figures on a view of at
+    most `side` px, no LPIPS unless asked (it costs 1-3 s). For a benchmark's exact figures pass
+    side=4096 (the whole image up to that size) and lpips=True; `artcloak verify` uses side 512."""
     return {
         "perceptual": perceptual(orig, prot, lpips=lpips),
         "models": {m: model_figures(m, orig, prot, transforms, seed, side) for m in models},
+        "eval_side": side,
     }

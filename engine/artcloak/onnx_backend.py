@@ -166,6 +166,8 @@ def _stamp(name: str) -> tuple:
 def nets(name: str, backend: str = "onnxruntime") -> Nets:
     """The cached measuring nets for model `name` (loaded and hash-checked once per process per
     search path; a changed ARTCLOAK_MODELS or replaced weight file loads afresh)."""
+    if backend == "onnxruntime" and not onnxruntime_available():
+        backend = "torch"
     key = (name, backend, _stamp(name))
     with _lock:
         if key not in _cache:

@@ -172,7 +172,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
                 u = mh / (vh.sqrt() + 1e-20)
             delta.sub_(lr * bmap * u)
             delta.copy_(torch.maximum(torch.minimum(delta, bmap), -bmap))
-        progress((step + 1) / steps, f"step {step + 1}/{steps}, loss {float(loss):.4f}")
+        progress((step + 1) / steps, f"step {step + 1}/{steps}, loss {float(loss.detach()):.4f}")
     check_cancel()
     with torch.no_grad():
         d = delta.detach().expand(1, 3, hw, ww)

@@ -48,6 +48,10 @@ def centre_crop(img: np.ndarray, fraction: float) -> np.ndarray:
     return img[top: top + ch, left: left + cw]
 
 
+def _at_most(img: np.ndarray, short: int) -> np.ndarray:
+    return metrics.resize_short(img, short) if min(img.shape[:2]) > short else img
+
+
 def noisy_upscale(img: np.ndarray, sigma: float = 0.1, factor: int = 4) -> np.ndarray:
     """Hönig et al.'s noisy upscaling, with a bicubic stand-in for their learned x4 upscaler: add
     noise, shrink by `factor` (antialiased, which averages the noise away), upscale back."""
@@ -64,8 +68,8 @@ SUITE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "resize1024": ("downscale to 1024 px on the short side", lambda im: metrics.resize_short(im, 1024)),
     "resize768": ("downscale to 768 px on the short side", lambda im: metrics.resize_short(im, 768)),
     "resize512": ("downscale to 512 px on the short side", lambda im: metrics.resize_short(im, 512)),
-    "crop80": ("centre crop of 80% of each side, resized to 512 px (a training crop)",
-               lambda im: metrics.resize_short(centre_crop(im, 0.8), 512)),
+    "crop80": ("centre crop of 80% of each side, downscaled to 512 px if larger (a training crop)",
+               lambda im: _at_most(centre_crop(im, 0.8), 512)),
     "blur": ("Gaussian blur, sigma 1 px", lambda im: gaussian_blur(im, 1.0)),
     "noise": ("Gaussian noise, sigma 0.05", lambda im: gaussian_noise(im, 0.05)),
     "noisyupscale": ("noisy upscaling: noise sigma 0.1, shrink x1/4, bicubic upscale x4", noisy_upscale),

@@ -3,11 +3,16 @@
 One JSON job line on stdin; JSON event lines on stdout (progress..., then done or error); pixels as
 raw files in the private folder the job names. Running as a separate process keeps torch out of
 GIMP's Python, and lets the plug-in cancel by ending the process.
+
+If the client dies (GIMP ends a plug-in whose progress was cancelled), the worker notices (it is
+re-parented on POSIX, or its stdout pipe breaks), stops, and removes the client's job folder itself
+when the folder is named like the client's ("artcloak-*").
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -20,6 +25,7 @@ from .errors import ArtcloakError, Cancelled, InputError, ModelError
 
 FORMATS = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "float": np.dtype("<f4")}
 MIN_INTERVAL = 0.05  # seconds between progress events (GIMP redraws its bar on each)
+CLIENT_PREFIX = "artcloak-"  # artcloak_client's temp folders: tempfile.mkdtemp(prefix="artcloak-")
 MEMORY_HINT = "Close other programs, or protect a smaller image (or a part of it)."
 
 
@@ -28,11 +34,18 @@ class Events:
 
     def __init__(self, stream: IO[str]):
         self.stream = stream
+        self.broken = False  # the client stopped reading (it died): events go nowhere from then on
         self._last = (-1.0, None, 0.0)
 
     def send(self, event: str, **fields: Any) -> None:
-        self.stream.write(json.dumps({"event": event, **fields}) + "\n")
-        self.stream.flush()
+        if self.broken:
+            return
+        try:
+            self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.broken = True
+            self.stream = open(os.devnull, "w")  # the dead pipe is replaced for good
 
     def progress(self, fraction: float, message: str) -> None:
         """Forward progress, skipping repeats closer than MIN_INTERVAL apart."""
@@ -98,14 +111,29 @@ def _check_dir(job: Any) -> dict:
     return job
 
 
-def client_gone() -> Callable[[], bool]:
+class ClientWatch:
     """A cancel check that turns true when the process that started us has died (POSIX: we get
     re-parented). GIMP ends a plug-in whose progress is cancelled; its worker must not run on."""
-    parent = os.getppid()
-    return lambda: os.name != "nt" and os.getppid() != parent
+
+    def __init__(self, events: Events) -> None:
+        self.parent = os.getppid()
+        self.events = events
+        self.gone = False
+
+    def __call__(self) -> bool:
+        if self.events.broken or (os.name != "nt" and os.getppid() != self.parent):
+            self.gone = True
+        return self.gone
 
 
-def run_protect(job: dict, progress: Callable[[float, str], None]) -> dict:
+def remove_orphaned_folder(folder: str) -> None:
+    """The client that made the job folder is dead and cannot remove it: do it for it (only folders
+    named like the client's mkdtemp, so a hand-made job folder is never deleted)."""
+    if os.path.basename(os.path.normpath(folder)).startswith(CLIENT_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_protect(job: dict, progress: Callable[[float, str], None], cancel: Callable[[], bool]) -> dict:
     from .params import Params
     from .protect import protect
 
@@ -115,7 +143,7 @@ def run_protect(job: dict, progress: Callable[[float, str], None]) -> dict:
     p = Params.from_dict(params)
     out_path = _name(job, "output")
     pixels = read_raw(job, "input")
-    result = protect(pixels, p, progress, client_gone())
+    result = protect(pixels, p, progress, cancel)
     write_raw(result.pixels, out_path)
     return {"output": os.path.basename(out_path), "report": result.report}
 
@@ -142,7 +170,7 @@ def _verify_arrays(orig: np.ndarray, prot: np.ndarray, progress: Callable[[float
     return report
 
 
-def run_verify(job: dict, progress: Callable[[float, str], None]) -> dict:
+def run_verify(job: dict, progress: Callable[[float, str], None], cancel: Callable[[], bool]) -> dict:
     orig, prot = read_raw(job, "original"), read_raw(job, "protected")
     return {"report": _verify_arrays(orig, prot, progress)}
 
@@ -178,6 +206,8 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     if stdout is None:
         sys.stdout = sys.stderr  # stray prints from libraries must not corrupt the event stream
     events = Events(out)
+    watch = ClientWatch(events)
+    folder = None
     try:
         line = (stdin or sys.stdin).readline()
         if not line.strip():
@@ -187,11 +217,12 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
         except ValueError as e:
             raise InputError(f"the job is not valid JSON: {e}") from e
         job = _check_dir(job)
+        folder = job["dir"]
         op = OPS.get(job.get("op"))
         if op is None:
             raise InputError(f"job field 'op' must be one of {', '.join(OPS)}, not {job.get('op')!r}")
         events.progress(0.0, "starting the engine")  # torch takes seconds to load: show life at once
-        events.send("done", **op(job, events.progress))
+        events.send("done", **op(job, events.progress, watch))
         return 0
     except KeyboardInterrupt:
         events.send("error", message="protection cancelled; nothing was changed", hint="", kind="cancelled")
@@ -202,6 +233,8 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
         events.send("error", **error_event(e))
         return 1
     finally:
+        if folder and watch():
+            remove_orphaned_folder(folder)
         if stdout is None:
             sys.stdout = out
 

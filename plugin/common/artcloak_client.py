@@ -139,18 +139,26 @@ def _read_config(path, source):
     return cfg
 
 
-def engine_config():
-    """The engine's Python, its models folder (or None) and where they were found."""
-    found = None
+def _find_config():
+    """(config dict, description) of the first config file in the lookup order, or ({}, None)."""
     for path, source in _config_candidates():
         if source == "ARTCLOAK_CONFIG" and not os.path.isfile(path):
             raise EngineError("ARTCLOAK_CONFIG names %s, which does not exist" % path,
                               "Fix or unset ARTCLOAK_CONFIG. " + INSTALL_HINT, "engine")
         if os.path.isfile(path):
-            found = (_read_config(path, source), "%s (%s)" % (path, source))
-            break
-    cfg, source = found if found else ({}, None)
+            return _read_config(path, source), "%s (%s)" % (path, source)
+    return {}, None
+
+
+def engine_config():
+    """The engine's Python, its models folder (or None) and where they were found."""
     python = os.environ.get("ARTCLOAK_ENGINE_PYTHON")
+    try:
+        cfg, source = _find_config()
+    except EngineError:
+        if not python:
+            raise
+        cfg, source = {}, None  # the override names the python; a broken config file is not needed
     if python:
         source = "ARTCLOAK_ENGINE_PYTHON"
     else:
@@ -325,7 +333,11 @@ def _run_job(job, files, progress=None, cancelled=None):
                 break
         if result is None:
             proc.wait()
-            raise _crash_error(proc.returncode, _tail(log_path))
+            tail = _tail(log_path)
+            if "No module named artcloak" in tail or "No module named 'artcloak" in tail:
+                raise EngineError("The Python %s has no artcloak engine installed." % cfg["python"],
+                                  INSTALL_HINT, "engine")
+            raise _crash_error(proc.returncode, tail)
         out = None
         if result.get("output"):
             name = os.path.basename(result["output"])
@@ -386,60 +398,83 @@ def verify_pixels(orig, prot, width, height, channels, fmt, progress=None):
 # ---- the report as text -------------------------------------------------------------------------
 
 def _transform_name(key):
-    if key.startswith("jpeg"):
-        return "after JPEG q%s" % key[4:]
-    if key.startswith("resize"):
-        return "after resize to %s px" % key[6:]
-    return "after " + key
+    """Short names for the report's transforms (jpeg75 -> "JPEG q75", resize512 -> "resize 512 px")."""
+    for prefix, text in (("jpeg", "JPEG q%s"), ("resize", "resize %s px"), ("crop", "crop %s%%")):
+        if key.startswith(prefix) and key[len(prefix):].isdigit():
+            return text % key[len(prefix):]
+    return {"noisyupscale": "noisy upscale"}.get(key, key)
 
 
 def _pct(value):
     return "%.1f%%" % (100.0 * value)
 
 
+def _wrap(items, indent, width=88):
+    lines, line = [], indent
+    for item in items:
+        if line.strip() and len(line) + len(item) + 2 > width:
+            lines.append(line.rstrip(", "))
+            line = indent
+        line += item + ", "
+    if line.strip():
+        lines.append(line.rstrip(", "))
+    return lines
+
+
+def _model_lines(name, figs, summary, order):
+    head = "  %s:" % name
+    if "latent_shift" in figs:
+        head += " moved %s" % _pct(figs["latent_shift"])
+        if "noise_ratio" in figs:
+            head += " (%.1fx noise)" % figs["noise_ratio"]
+    if summary.get("verdict"):
+        head += ", %s" % summary["verdict"]
+        if summary.get("weakest_view"):
+            head += " (weakest: %s, %.1fx)" % (_transform_name(summary["weakest_view"]),
+                                               summary.get("weakest_noise_ratio", 0.0))
+    views = []
+    for t in order:
+        shift = figs.get("after.%s.latent_shift" % t)
+        if shift is None:
+            continue
+        view = "%s %s" % (_transform_name(t), _pct(shift))
+        if figs.get("after.%s.noise_ratio" % t) is not None:
+            view += " (%.1fx)" % figs["after.%s.noise_ratio" % t]
+        views.append(view)
+    lines = [head]
+    if views:
+        lines += _wrap(["after " + views[0]] + views[1:], "    ")
+    if "amplification" in figs:
+        lines.append("    its decoder shows %.1fx the change a person sees" % figs["amplification"])
+    return lines
+
+
 def format_report(report):
-    """A few lines for a GIMP message: latent movement per model and the visible cost."""
+    """A few lines for a GIMP message: how far each model's latents moved, clean and after each
+    transform (with the verdict and weakest view when the report has a summary), and the visible cost."""
     if not report:
         return "No report."
     lines = []
     models = report.get("models") or {}
+    summaries = report.get("summary") or {}
     if models:
-        lines.append("How far the AI models' view of the image moved "
-                     "(plain noise of the same strength = 1x):")
+        lines.append("How far each AI model's view of the image moved "
+                     "(plain noise of the same visibility = 1.0x):")
     for name in sorted(models):
         figs = models[name] or {}
-        parts = []
-        if "latent_shift" in figs:
-            part = "%s moved" % _pct(figs["latent_shift"])
-            if "noise_ratio" in figs:
-                part += " (%.1fx noise)" % figs["noise_ratio"]
-            parts.append(part)
-        transforms = sorted(set(k.split(".")[1] for k in figs
-                                if k.startswith("after.") and k.count(".") >= 2))
-        for t in transforms:
-            shift = figs.get("after.%s.latent_shift" % t)
-            if shift is None:
-                continue
-            part = "%s %s" % (_transform_name(t), _pct(shift))
-            ratio = figs.get("after.%s.noise_ratio" % t)
-            if ratio is not None:
-                part += " (%.1fx)" % ratio
-            parts.append(part)
-        lines.append("  %s: %s" % (name, "; ".join(parts) if parts else "no figures"))
-        if "amplification" in figs:
-            lines.append("    its decoder shows %.1fx the change a person sees" % figs["amplification"])
+        order = list(report.get("transforms") or [])
+        for key in figs:
+            parts = key.split(".")
+            if len(parts) == 3 and parts[0] == "after" and parts[1] not in order:
+                order.append(parts[1])
+        lines += _model_lines(name, figs, summaries.get(name) or {}, order)
     p = report.get("perceptual") or {}
     if p:
         bits = []
-        if "psnr" in p:
-            bits.append("PSNR %.1f dB" % p["psnr"])
-        if "ssim" in p:
-            bits.append("SSIM %.3f" % p["ssim"])
-        if "linf" in p:
-            bits.append("largest change %.0f/255" % p["linf"])
-        if "flat_change" in p:
-            bits.append("mean change in flat areas %.2f/255" % p["flat_change"])
-        if "lpips" in p:
-            bits.append("LPIPS %.3f" % p["lpips"])
+        for key, text in (("psnr", "PSNR %.1f dB"), ("ssim", "SSIM %.3f"),
+                          ("linf", "largest change %.0f/255"),
+                          ("flat_change", "mean change in flat areas %.2f/255"), ("lpips", "LPIPS %.3f")):
+            if p.get(key) is not None:
+                bits.append(text % p[key])
         lines.append("Visible cost: " + ", ".join(bits))
     return "\n".join(lines) if lines else "No report."

@@ -17,7 +17,7 @@ PF_TEXT, PF_DIRNAME, PF_OPTION = 1009, 1012, 1013
 RGB_IMAGE, RGBA_IMAGE, GRAY_IMAGE, GRAYA_IMAGE, INDEXED_IMAGE, INDEXEDA_IMAGE = range(6)
 BPP = {RGB_IMAGE: 3, RGBA_IMAGE: 4, GRAY_IMAGE: 1, GRAYA_IMAGE: 2, INDEXED_IMAGE: 1, INDEXEDA_IMAGE: 2}
 PIL_MODES = {RGB_IMAGE: "RGB", RGBA_IMAGE: "RGBA", GRAY_IMAGE: "L", GRAYA_IMAGE: "LA"}
-PRECISION_U8_GAMMA, PRECISION_U16_GAMMA = 150, 350
+PRECISION_U8_GAMMA, PRECISION_U16_GAMMA = 150, 250  # GimpPrecision values of GIMP 2.10
 
 CALLS = []  # (name, args) of every gimp/pdb call, in order
 REGISTERED = {}  # proc name -> register() arguments
@@ -40,6 +40,7 @@ class FakeImage:
     def __init__(self, width, height, precision=PRECISION_U8_GAMMA):
         self.width, self.height, self.precision = width, height, precision
         self.layers = []  # top first, as GIMP lists them
+        self.selection = None  # (x1, y1, x2, y2) in image coordinates, or None
         self.undo_depth = 0
         self.deleted = False
 
@@ -53,6 +54,7 @@ class Layer:
         self.type, self.opacity, self.mode = type, opacity, mode
         self.offsets = (0, 0)
         self.parent = None
+        self.mask = None
         self.pixels = np.zeros((height, width, BPP[type]), np.uint8)
         self._shadow = None
 
@@ -172,6 +174,28 @@ class _Pdb:
         assert layer.image is image and layer not in image.layers
         layer.parent = parent
         _siblings(image, layer).insert(position, layer)
+
+    def gimp_selection_is_empty(self, image):
+        _record("pdb.gimp_selection_is_empty", image)
+        return int(image.selection is None)
+
+    def gimp_selection_bounds(self, image):
+        _record("pdb.gimp_selection_bounds", image)
+        if image.selection is None:
+            return (0, 0, 0, image.width, image.height)
+        return (1,) + tuple(image.selection)
+
+    def gimp_layer_create_mask(self, layer, mask_type):
+        _record("pdb.gimp_layer_create_mask", layer, mask_type)
+        assert layer.image is not None and layer in _siblings(layer.image, layer), "layer not in the image"
+        mask = Channel(layer.width, layer.height)
+        mask.mask_type, mask.selection = mask_type, layer.image.selection
+        return mask
+
+    def gimp_layer_add_mask(self, layer, mask):
+        _record("pdb.gimp_layer_add_mask", layer, mask)
+        assert layer.mask is None, "the layer already has a mask"
+        layer.mask = mask
 
     def gimp_image_get_precision(self, image):
         _record("pdb.gimp_image_get_precision", image)

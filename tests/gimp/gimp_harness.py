@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "plugin" / "gimp3"
 CHROOT = Path(os.environ.get("GIMP3_ROOT", "/var/tmp/gimp3-root"))
 GIMP = "gimp-console-3.0"
+GUI_GIMP = "gimp-3.0"
 # Work folders live under /var/tmp: a chroot gets its own tmpfs /tmp (host /tmp paths also work,
 # they are bind-mounted after that tmpfs, but /var/tmp keeps big files off RAM).
 WORK_PARENT = "/var/tmp"
@@ -91,18 +92,22 @@ class Gimp3:
         # never shadow the chroot's own system folders
         return [p for p in _outermost(paths) if _bare(p) not in ("/", "/usr", "/var", "/var/tmp")]
 
-    def _gimprc(self) -> Path:
+    def _gimprc(self, gui: bool) -> Path:
         rc = self.work / "gimprc"  # GIMP rewrites it at exit: written fresh for every run
         path = f"${{gimp_dir}}/plug-ins:${{gimp_plug_in_dir}}/plug-ins:{PLUGIN_DIR}"
-        rc.write_text(f'(prev-language "C.UTF-8")\n(plug-in-path "{path}")\n')
+        text = f'(prev-language "C.UTF-8")\n(plug-in-path "{path}")\n'
+        if gui:
+            text += "(show-welcome-dialog no)\n(show-tips no)\n"
+        rc.write_text(text)
         return rc
 
-    def run(self, script: Path, env: dict[str, str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
+    def run(self, script: Path, env: dict[str, str] | None = None, timeout: float = 600,
+            gui: bool = False, binds: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         """Run `script` with GIMP's python-fu-eval batch interpreter; return the finished process.
 
         `env` adds variables for GIMP, the script and the plug-in (the engine python and models are set
-        unless `env` overrides them).
+        unless `env` overrides them). `gui`: the full GIMP on env's DISPLAY (for the dialog screenshot;
+        bind /tmp/.X11-unix then). `binds`: more host paths for the chroot.
         """
         how = mode()
         if how is None:
@@ -113,11 +118,12 @@ class Gimp3:
                      "ARTCLOAK_MODELS": os.environ.get("ARTCLOAK_MODELS", "")}
         variables.update(env or {})
         # -i no UI, -d no brushes/patterns, -f no fonts, -c console messages
-        argv = [GIMP, "-i", "-d", "-f", "-c", f"--gimprc={self._gimprc()}",
+        flags = ["-d"] if gui else ["-i", "-d", "-f", "-c"]
+        argv = [GUI_GIMP if gui else GIMP, *flags, f"--gimprc={self._gimprc(gui)}",
                 "--batch-interpreter=python-fu-eval", "-b", f"exec(open({str(script)!r}).read())", "--quit"]
         if how == "chroot":
             argv = (["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", _ENTER, "_",
-                     str(CHROOT), *self.binds(), "--", "/usr/bin/env", "-i"]
+                     str(CHROOT), *self.binds(), *binds, "--", "/usr/bin/env", "-i"]
                     + [f"{k}={v}" for k, v in variables.items()] + argv)
             return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                                   env={"PATH": os.environ["PATH"]})

@@ -40,7 +40,7 @@ def _inputs(work: Path) -> None:
     rgba[:10, :10, 3] = 0  # a transparent corner: must stay exactly as it was
     Image.fromarray(rgba, "RGBA").save(work / "rgba.png")
     grey = (x * 65535 // (W - 1) // 2 + rng.integers(0, 30000, (H, W))).astype(np.uint16)
-    Image.fromarray(grey, "I;16").save(work / "grey16.png")
+    Image.fromarray(grey).save(work / "grey16.png")  # uint16 -> a 16-bit grey PNG
     Image.fromarray(rgba[..., :3]).save(work / "good.jpg", quality=95)
     (work / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
 

@@ -14,8 +14,9 @@ Procedures (also for the Python-Fu console and `gimp-console -b`):
       into output_folder under its own name as soon as it is done; unreadable files are reported and
       skipped. Returns (number done, number failed).
 
-GIMP 2.10 limits: 8-bit images only (the gimpfu pixel regions are 8-bit; use GIMP 3 for 16/32-bit),
-no selection masking, and Cancel on the progress bar ends the plug-in (the engine notices and stops).
+With a selection, only its bounding box is protected and the new layer gets a mask made from the
+selection (soft edges included). GIMP 2.10 limits: 8-bit images only (gimpfu's pixel regions are
+8-bit; use GIMP 3 for 16/32-bit); if GIMP ends the plug-in, the engine notices and stops.
 """
 # This file must run under Python 2.7: no f-strings, no annotations, %-formatting.
 # ruff: noqa: UP009, UP010, UP024, UP031, E402, B904
@@ -53,6 +54,8 @@ FREE_TEXT = ("target",)  # choices are suggestions: a target may also be an imag
 IMAGE_TYPES = "RGB*, GRAY*"
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".xcf")
 U8_PRECISIONS = (100, 150)  # GIMP 2.10 PRECISION_U8_LINEAR, PRECISION_U8_GAMMA
+ADD_SELECTION_MASK = 4  # GimpAddMaskType (its constant's name differs between GIMP 2.8 and 2.10)
+MIN_SIDE = 32  # the engine's smallest image side
 
 
 # ---- parameters from params.json ----------------------------------------------------------------
@@ -119,19 +122,50 @@ def _precision(image):
     return None if fn is None else int(fn(image))
 
 
-def read_pixels(drawable):
-    """The drawable's pixels as raw u8 bytes (row-major, bpp channels)."""
-    w, h = drawable.width, drawable.height
-    return drawable.get_pixel_rgn(0, 0, w, h, False, False)[0:w, 0:h]
+def read_pixels(drawable, box=None):
+    """The drawable's pixels (or a box x1, y1, x2, y2 of them) as raw u8 bytes, row-major."""
+    x1, y1, x2, y2 = box or (0, 0, drawable.width, drawable.height)
+    return drawable.get_pixel_rgn(0, 0, drawable.width, drawable.height, False, False)[x1:x2, y1:y2]
 
 
-def write_pixels(drawable, data):
+def write_pixels(drawable, data, box=None, base=None):
+    """Write `data` into the drawable (or into `box`, the rest from `base` = the full-size bytes)."""
     w, h = drawable.width, drawable.height
     rgn = drawable.get_pixel_rgn(0, 0, w, h, True, True)
-    rgn[0:w, 0:h] = data
+    if box is None:
+        rgn[0:w, 0:h] = data
+    else:
+        rgn[0:w, 0:h] = base
+        x1, y1, x2, y2 = box
+        rgn[x1:x2, y1:y2] = data
     drawable.flush()
     drawable.merge_shadow(True)
     drawable.update(0, 0, w, h)
+
+
+def selection_box(image, drawable):
+    """The selection's bounds in layer coordinates, grown to the engine's minimum size, or None
+    without a selection. Only this box is optimised; a selection mask limits the result to it."""
+    if pdb.gimp_selection_is_empty(image):
+        return None
+    _, sx1, sy1, sx2, sy2 = pdb.gimp_selection_bounds(image)
+    ox, oy = drawable.offsets
+    w, h = drawable.width, drawable.height
+    x1, y1, x2, y2 = max(0, sx1 - ox), max(0, sy1 - oy), min(w, sx2 - ox), min(h, sy2 - oy)
+    if x1 >= x2 or y1 >= y2:
+        raise client.EngineError("The selection does not touch the layer \"%s\"." % drawable.name,
+                                 "Select part of the layer, or Select > None to protect all of it.", "input")
+    x1, x2 = _grow(x1, x2, w)
+    y1, y2 = _grow(y1, y2, h)
+    return x1, y1, x2, y2
+
+
+def _grow(a, b, size, least=MIN_SIDE):
+    """Widen [a, b) around its centre to at least `least` pixels, staying inside [0, size)."""
+    if b - a >= least or size <= least:
+        return (a, b) if size > least else (0, size)
+    a = max(0, min(a - (least - (b - a)) // 2, size - least))
+    return a, a + least
 
 
 def _progress(start=0.0, span=1.0):
@@ -142,15 +176,18 @@ def _progress(start=0.0, span=1.0):
     return update
 
 
-def protect_drawable(drawable, params, progress):
-    """Protected raw bytes and the report for a layer (nothing in GIMP is changed)."""
-    data = read_pixels(drawable)
-    return client.protect_pixels(data, drawable.width, drawable.height, drawable.bpp, "u8", params,
+def protect_drawable(drawable, params, progress, box=None):
+    """Protected raw bytes (of `box`, else the whole layer) and the report; GIMP is not changed."""
+    x1, y1, x2, y2 = box or (0, 0, drawable.width, drawable.height)
+    return client.protect_pixels(read_pixels(drawable, box), x2 - x1, y2 - y1, drawable.bpp, "u8", params,
                                  progress=progress)
 
 
-def add_protected_layer(image, drawable, data):
-    """'<name> (protected)' with `data`, directly above `drawable`, same offsets, one undo step."""
+def add_protected_layer(image, drawable, data, box=None):
+    """'<name> (protected)' with `data`, directly above `drawable`, same offsets, one undo step.
+
+    With a `box` (a selection), `data` covers only the box, the rest is copied from the layer, and
+    a mask made from the selection shows the protected layer inside the selection only."""
     pdb.gimp_image_undo_group_start(image)
     try:
         layer = gimp.Layer(image, "%s (protected)" % drawable.name, drawable.width, drawable.height,
@@ -160,7 +197,11 @@ def add_protected_layer(image, drawable, data):
         pdb.gimp_image_insert_layer(image, layer, parent, position)
         x, y = drawable.offsets
         layer.set_offsets(x, y)
-        write_pixels(layer, data)
+        if box is None:
+            write_pixels(layer, data)
+        else:
+            write_pixels(layer, data, box, read_pixels(drawable))
+            pdb.gimp_layer_add_mask(layer, pdb.gimp_layer_create_mask(layer, ADD_SELECTION_MASK))
     finally:
         pdb.gimp_image_undo_group_end(image)
     gimp.displays_flush()
@@ -179,12 +220,13 @@ def protect_from_ai(image, drawable, *values):
         schema = client.load_schema()
         params = engine_params(schema, values)
         check_drawable(image, drawable)
+        box = selection_box(image, drawable)
         gimp.progress_init("Protecting from AI training...")
-        data, report = protect_drawable(drawable, params, _progress())
+        data, report = protect_drawable(drawable, params, _progress(), box)
     except client.EngineError as e:
         _show_error(e)
         return
-    add_protected_layer(image, drawable, data)
+    add_protected_layer(image, drawable, data, box)
     gimp.progress_update(1.0)
     gimp.message("artcloak: protected \"%s\".\n\n%s" % (drawable.name, client.format_report(report)))
 

@@ -1,0 +1,353 @@
+"""The real installer (install_scripts/install.py), run as a user would, into temporary homes.
+
+One real engine environment is built per session (offline, from a wheel folder: torch 2.13.0 CPU
+and the engine's dependencies) and reused; the other layouts (macOS, Windows, Flatpak, Snap, GIMP
+2.10) point --engine-python at it, so they cost well under a second each.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALLER = REPO / "install_scripts" / "install.py"
+TORCH = "torch==2.13.0"  # the CPU wheel on this disk; any other spec may pull a CUDA build
+SCRUB = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "APPDATA", "LOCALAPPDATA",
+         "ARTCLOAK_MODELS", "ARTCLOAK_ENGINE_PYTHON", "ARTCLOAK_CONFIG", "ARTCLOAK_CACHE", "PYTHONPATH")
+
+
+def load_installer():
+    spec = importlib.util.spec_from_file_location("artcloak_install", INSTALLER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+inst = load_installer()
+
+
+def home_env(home: Path, **extra: str) -> dict:
+    """A user's environment with HOME moved; tools pip runs (rustc via rustup) keep their real homes."""
+    env = {k: v for k, v in os.environ.items() if k not in SCRUB}
+    real = Path.home()
+    for var, default in (("RUSTUP_HOME", real / ".rustup"), ("CARGO_HOME", real / ".cargo")):
+        if var not in env and default.is_dir():
+            env[var] = str(default)
+    env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def run_installer(home: Path, *args: str, python: str = sys.executable, env: dict | None = None,
+                  expect: int = 0, timeout: int = 600) -> str:
+    out = subprocess.run([python, str(INSTALLER), *args], env=env or home_env(home), capture_output=True,
+                         text=True, timeout=timeout)
+    text = out.stdout + out.stderr
+    assert out.returncode == expect, f"installer exit {out.returncode}, expected {expect}:\n{text[-6000:]}"
+    return text
+
+
+def snapshot(root: Path) -> dict:
+    """Every path under root with its type, mode, size and mtime: any write shows up."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath, name)
+            st = p.lstat()
+            found[str(p.relative_to(root))] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode),
+                                               st.st_size if stat.S_ISREG(st.st_mode) else 0,
+                                               st.st_mtime_ns if stat.S_ISREG(st.st_mode) else 0)
+    return found
+
+
+def make_gimp_dirs(home: Path, *rel: str) -> None:
+    for r in rel:
+        (home / r).mkdir(parents=True, exist_ok=True)
+
+
+def fronts(kind: str) -> list[str]:
+    folder = REPO / "plugin" / kind
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__")
+
+
+def check_front(folder: Path, name: str, shebang: str, engine_python: Path, models: Path) -> dict:
+    """A plug-in installed the way GIMP needs it; returns its engine config."""
+    main = folder / name / (name + ".py")
+    assert main.is_file(), f"{main} missing"
+    assert main.stat().st_mode & 0o111, f"{main} is not executable"
+    assert main.read_text(encoding="utf-8").splitlines()[0] == shebang
+    kind = "gimp3" if shebang.endswith("python3") else "gimp2"
+    for src in (REPO / "plugin" / "common").iterdir():
+        own = REPO / "plugin" / kind / name / src.name
+        if src.is_file() and src.suffix != ".pyc":
+            expected = own if own.is_file() else src
+            assert (folder / name / src.name).read_bytes() == expected.read_bytes()
+    cfg = json.loads((folder / name / "artcloak-engine.json").read_text(encoding="utf-8"))
+    assert Path(cfg["python"]) == engine_python
+    assert Path(cfg["models"]) == models
+    assert cfg["version"] == inst.engine_version()
+    return cfg
+
+
+# ----------------------------------------------------------------------------- the real install
+class Session:
+    """One real install into a Linux home with every GIMP packaging; the last test uninstalls it."""
+
+    def __init__(self, factory, models_dir: Path):
+        self.factory, self.models_dir = factory, models_dir
+        self.home: Path | None = None
+
+    def wheels(self) -> Path:
+        d = self.factory.mktemp("wheels")
+        out = subprocess.run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "-q", "-d", str(d),
+                              TORCH, "numpy>=1.23", "Pillow>=9.5", "setuptools>=61", "wheel"],
+                             capture_output=True, text=True, timeout=600, env=home_env(Path.home()))
+        assert out.returncode == 0, "could not gather the offline wheel folder:\n" + out.stderr[-3000:]
+        return d
+
+    def get(self) -> Session:
+        if self.home is not None:
+            return self
+        home = self.factory.mktemp("home-linux")
+        make_gimp_dirs(home, ".config/GIMP/3.0", ".config/GIMP/2.10/plug-ins/someone-else",
+                       ".var/app/org.gimp.GIMP/config/GIMP/3.0", "snap/gimp/current/.config/GIMP/3.2",
+                       ".config/GIMP/2.8")
+        (home / ".config/GIMP/2.10/plug-ins/someone-else/someone-else.py").write_text("# not ours\n")
+        self.before = snapshot(home)
+        wheels = self.wheels()
+        # offline from the wheel folder alone: no pip config, no other index or find-links
+        env = home_env(home, PIP_CONFIG_FILE=os.devnull)
+        for k in [k for k in env if k.startswith("PIP_") and k != "PIP_CONFIG_FILE"]:
+            del env[k]
+        self.args = ("--models-from", str(self.models_dir), "--wheels", str(wheels), "--torch-spec", TORCH,
+                     "--device", "cpu")
+        start = time.monotonic()
+        self.output = run_installer(home, *self.args, env=env)
+        self.seconds = time.monotonic() - start
+        self.env = env
+        self.home = home
+        self.data = home / ".local/share/artcloak"
+        self.python = inst.venv_python(self.data / "venv")
+        return self
+
+
+@pytest.fixture(scope="session")
+def session_install(tmp_path_factory, models_dir):
+    s = Session(tmp_path_factory, models_dir)
+    yield s
+    if s.home is not None:  # a failed run: don't keep a 1 GB environment in pytest's temp folders
+        shutil.rmtree(s.home, ignore_errors=True)
+
+
+@pytest.fixture
+def installed(session_install) -> Session:
+    return session_install.get()
+
+
+def test_data_folder_rules_match_the_engine_and_the_client():
+    from artcloak.models.loader import user_data_dir
+
+    sys.path.insert(0, str(REPO / "plugin" / "common"))
+    try:
+        import artcloak_client
+    finally:
+        sys.path.pop(0)
+    layout = inst.Layout(inst.this_platform(), Path.home(), dict(os.environ))
+    assert layout.data_dir() == user_data_dir()
+    assert Path(artcloak_client.user_data_dir()) == layout.data_dir()
+
+
+def test_real_install_lays_out_every_gimp(installed):
+    s, h = installed, installed.home
+    assert s.python.is_file() and os.access(s.python, os.X_OK)
+    models = s.data / "models"
+    for f in ("taef2_encoder.pth", "taef2_decoder.pth", "taesana_encoder.pth"):
+        assert (models / f).read_bytes() == (s.models_dir / f).read_bytes()
+    cfg = json.loads((s.data / "artcloak-engine.json").read_text())
+    assert Path(cfg["python"]) == s.python
+    gimp3 = [(h / ".config/GIMP/3.0/plug-ins", None),
+             (h / ".var/app/org.gimp.GIMP/config/GIMP/3.0/plug-ins", "flatpak"),
+             (h / "snap/gimp/current/.config/GIMP/3.2/plug-ins", "snap")]
+    assert fronts("gimp3"), "no GIMP 3 front in plugin/gimp3"
+    for folder, sandbox in gimp3:
+        for name in fronts("gimp3"):
+            cfg = check_front(folder, name, "#!/usr/bin/env python3", s.python, models)
+            assert cfg.get("sandbox") == sandbox
+    for name in fronts("gimp2"):
+        check_front(h / ".config/GIMP/2.10/plug-ins", name, "#!/usr/bin/env python2", s.python, models)
+    assert (h / ".config/GIMP/2.10/plug-ins/someone-else/someone-else.py").read_text() == "# not ours\n"
+    assert not (h / ".config/GIMP/2.8/plug-ins").exists(), "GIMP 2.8 is not supported: nothing goes there"
+    assert "model taesd (" in s.output and "not installed" in s.output, "a missing model must be reported"
+    # the engine environment has the pinned CPU torch and the engine, not an editable checkout
+    code = "import torch, artcloak, sys; print(torch.__version__, torch.version.cuda, artcloak.__file__)"
+    out = subprocess.run([str(s.python), "-c", code], capture_output=True, text=True, env=s.env)
+    version, cuda, where = out.stdout.split()
+    assert version.split("+")[0] == TORCH.split("==")[1] and cuda == "None"
+    assert str(s.data / "venv") in where, where
+
+
+def test_engine_runs_through_the_installed_plugin_config(installed):
+    """What GIMP does: the installed client, finding the engine only through its installed config."""
+    folder = installed.home / ".config/GIMP/3.0/plug-ins" / fronts("gimp3")[0]
+    code = (
+        "import sys, json\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "import artcloak_client as c\n"
+        "w, h, ch = 40, 32, 3\n"
+        "data = bytes((x * 7 + y * 3 + k * 60) % 256\n"
+        "             for y in range(h) for x in range(w) for k in range(ch))\n"
+        "seen = []\n"
+        "out, report = c.protect_pixels(data, w, h, ch, 'u8', {'quality': 'fast'},\n"
+        "                               progress=lambda f, m: seen.append(f))\n"
+        "print(json.dumps({'cfg': c.engine_config()['source'], 'n': len(out),\n"
+        "                  'changed': sum(a != b for a, b in zip(out, data)),\n"
+        "                  'models': report.get('models_used'), 'progress': len(seen)}))\n")
+    env = dict(installed.env)
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert str(folder) in result["cfg"], result
+    assert result["n"] == 40 * 32 * 3 and result["changed"] > 0 and result["progress"] > 0
+    assert result["models"] and set(result["models"]) <= {"taef2", "taesana"}
+
+
+def test_second_run_changes_nothing(installed):
+    before = snapshot(installed.home)
+    start = time.monotonic()
+    out = run_installer(installed.home, *installed.args, env=installed.env)
+    assert "nothing changed" in out, out[-3000:]
+    assert time.monotonic() - start < 60
+    assert snapshot(installed.home) == before
+
+
+def test_dry_run_touches_nothing(tmp_path, models_dir):
+    home = tmp_path / "home"
+    make_gimp_dirs(home, ".config/GIMP/3.0")
+    before = snapshot(home)
+    out = run_installer(home, "--dry-run", "--models-from", str(models_dir), "--torch-spec", TORCH)
+    assert snapshot(home) == before
+    assert "would create a Python virtual environment" in out
+    assert "would copy taef2_encoder.pth" in out
+    assert f"would write {home}/.config/GIMP/3.0/plug-ins/" in out
+    assert "nothing was changed" in out
+
+
+def pick_weights(tmp_path: Path, models_dir: Path, names: list[str]) -> Path:
+    d = tmp_path / "weights"
+    d.mkdir()
+    for n in names:
+        shutil.copyfile(models_dir / n, d / n)
+    return d
+
+
+def test_missing_model_is_reported_and_the_rest_installed(tmp_path, models_dir, installed):
+    home = tmp_path / "home"
+    make_gimp_dirs(home, ".config/GIMP/3.0")
+    weights = pick_weights(tmp_path, models_dir, ["taef2_encoder.pth", "taef2_decoder.pth"])
+    out = run_installer(home, "--engine-python", str(installed.python), "--models-from", str(weights),
+                        "--models", "taef2,taesana")
+    assert "model taesana (" in out and "not installed" in out
+    assert (home / ".local/share/artcloak/models/taef2_encoder.pth").is_file()
+    assert not (home / ".local/share/artcloak/models/taesana_encoder.pth").exists()
+    out = run_installer(home, "--engine-python", str(installed.python), "--models-from", str(weights),
+                        "--models", "taesana", expect=1)
+    assert "no surrogate model could be installed" in out
+
+
+def test_download_verifies_hashes(tmp_path, models_dir, installed):
+    """Weights come by URL (a file:// mirror here) and a file that fails its pinned hash is discarded."""
+    home = tmp_path / "home"
+    home.mkdir()
+    mirror = pick_weights(tmp_path, models_dir, ["taef2_encoder.pth", "taesana_encoder.pth"])
+    data = bytearray((mirror / "taef2_encoder.pth").read_bytes())
+    data[len(data) // 2] ^= 1
+    (mirror / "taef2_encoder.pth").write_bytes(bytes(data))
+    out = run_installer(home, "--engine-python", str(installed.python), "--models-url", mirror.as_uri(),
+                        "--models", "taef2,taesana", "--no-gimp-search")
+    models = home / ".local/share/artcloak/models"
+    assert "does not match the pinned" in out
+    assert not (models / "taef2_encoder.pth").exists()
+    assert (models / "taesana_encoder.pth").read_bytes() == (models_dir / "taesana_encoder.pth").read_bytes()
+    assert not [p for p in models.iterdir() if p.name.startswith(".")], "temporary download left behind"
+
+
+@pytest.mark.parametrize("platform, gimp_dirs, data, plugin_roots", [
+    ("macos", ["Library/Application Support/GIMP/3.0"], "Library/Application Support/artcloak",
+     [("Library/Application Support/GIMP/3.0/plug-ins", "gimp3")]),
+    ("windows", ["AppData/Roaming/GIMP/3.0", "AppData/Roaming/GIMP/2.10"], "AppData/Local/artcloak",
+     [("AppData/Roaming/GIMP/3.0/plug-ins", "gimp3"), ("AppData/Roaming/GIMP/2.10/plug-ins", "gimp2")]),
+])
+def test_other_platform_layouts_install_and_uninstall_cleanly(tmp_path, models_dir, installed, platform,
+                                                              gimp_dirs, data, plugin_roots):
+    home = tmp_path / "home"
+    make_gimp_dirs(home, *gimp_dirs)
+    before = snapshot(home)
+    run_installer(home, "--platform", platform, "--engine-python", str(installed.python), "--models-from",
+                  str(models_dir))
+    models = home / data / "models"
+    assert (models / "taef2_encoder.pth").is_file()
+    shebangs = {"gimp3": "#!/usr/bin/env python3", "gimp2": "#!/usr/bin/env python"}
+    for rel, kind in plugin_roots:
+        for name in fronts(kind):
+            check_front(home / rel, name, shebangs[kind], installed.python, models)
+    run_installer(home, "--platform", platform, "--uninstall")
+    assert snapshot(home) == before
+
+
+def test_explicit_plugin_folders(tmp_path, models_dir, installed):
+    home, g3, g2 = tmp_path / "home", tmp_path / "g3/plug-ins", tmp_path / "g2/plug-ins"
+    home.mkdir()
+    make_gimp_dirs(home, ".config/GIMP/3.0")
+    run_installer(home, "--engine-python", str(installed.python), "--models-from", str(models_dir),
+                  "--no-gimp-search", "--gimp-plugins", str(g3), "--gimp2-plugins", str(g2))
+    models = home / ".local/share/artcloak/models"
+    for name in fronts("gimp3"):
+        check_front(g3, name, "#!/usr/bin/env python3", installed.python, models)
+    for name in fronts("gimp2"):
+        check_front(g2, name, "#!/usr/bin/env python2", installed.python, models)
+    assert not (home / ".config/GIMP/3.0/plug-ins").exists(), "--no-gimp-search must not touch GIMP's folder"
+    run_installer(home, "--uninstall")
+    assert not (tmp_path / "g3").exists() and not (tmp_path / "g2").exists()
+
+
+def find_python38() -> str | None:
+    """A working Python 3.8 (pyenv's shims may name one that is not enabled, so try each)."""
+    candidates = sorted(Path.home().glob(".pyenv/versions/3.8*/bin/python3.8")) + [shutil.which("python3.8")]
+    for exe in filter(None, candidates):
+        try:
+            out = subprocess.run([str(exe), "-c", "import sys; print(sys.version_info[:2])"],
+                                 capture_output=True, text=True, timeout=30)
+        except OSError:
+            continue
+        if out.returncode == 0 and out.stdout.strip() == "(3, 8)":
+            return str(exe)
+    return None
+
+
+@pytest.mark.ci_may_skip
+@pytest.mark.skipif(find_python38() is None, reason="no Python 3.8 here to run the installer on its oldest")
+def test_installer_runs_on_python38(tmp_path, models_dir):
+    home = tmp_path / "home"
+    make_gimp_dirs(home, ".config/GIMP/3.0")
+    out = run_installer(home, "--dry-run", "--models-from", str(models_dir), python=find_python38())
+    assert "would copy taef2_encoder.pth" in out
+
+
+def test_uninstall_restores_the_home_exactly(installed):
+    """Runs last: removes the session's real install (venv, weights, plug-ins, caches, folders)."""
+    out = run_installer(installed.home, "--uninstall", "--dry-run", env=installed.env)
+    assert "would remove" in out and installed.python.is_file()
+    run_installer(installed.home, "--uninstall", env=installed.env)
+    assert snapshot(installed.home) == installed.before
+    installed.home = None  # a later test would install afresh
