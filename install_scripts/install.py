@@ -303,6 +303,8 @@ class Installer:
     # -- steps
     def run(self) -> int:
         a = self.args
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and os.environ.get("SUDO_USER"):
+            self.warn("running under sudo installs for root, not for you: run the installer without sudo")
         dry = ": DRY RUN, nothing is changed" if self.dry else ""
         self.say(f"artcloak installer {engine_version()} ({self.platform} layout){dry}")
         self.say(f"  data folder: {self.base}")
@@ -373,7 +375,10 @@ class Installer:
             shutil.copytree(str(REPO / "engine"), str(src / "engine"),
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build"))
             target = str(src) + ("[verify]" if a.with_onnxruntime else "")
-            cmd = self.pip(python) + ["install", "--upgrade", target] + self.pip_source()
+            # the version number may not change between updates: remove the old engine (not its deps)
+            subprocess.run(self.pip(python) + ["uninstall", "--yes", "--quiet", APP],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cmd = self.pip(python) + ["install", target] + self.pip_source()
             if self.call(cmd, None) != 0:
                 self.say("  retrying without build isolation")
                 self.call(cmd + ["--no-build-isolation"], "installing the engine failed")
@@ -381,8 +386,9 @@ class Installer:
         self.manifest.save()
 
     def check_base_python(self, base: Path) -> None:
-        out = subprocess.run([str(base), "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        code = "import sys, venv, ensurepip; print('%d.%d' % sys.version_info[:2])"
+        out = subprocess.run([str(base), "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
         if out.returncode != 0:
             raise Failure(f"{base} cannot create virtual environments (on Debian/Ubuntu: sudo apt install "
                           f"python3-venv):\n{out.stdout.strip()}")
@@ -420,6 +426,10 @@ class Installer:
         kind = {"cuda": "CUDA", "cpu": "CPU"}[device]
         if self.platform == "macos":
             kind = "default (Metal where available)"
+        elif self.platform == "windows" and device == "cuda" and not index and not a.wheels:
+            kind = "CPU"
+            self.say("  note: the default index has only CPU builds of torch for Windows; for your NVIDIA "
+                     "card pass --torch-index with the CUDA wheel index named on pytorch.org")
         self.act(f"install {spec} ({kind} build) {where}")
         if self.dry:
             return
@@ -441,6 +451,7 @@ class Installer:
 
         Costs a resolve, not a download; offline wheel folders and local indexes never reach the network.
         """
+        self.ensure_modern_pip(python)
         fd, report = tempfile.mkstemp(suffix=".json")
         os.close(fd)
         try:
@@ -459,6 +470,12 @@ class Installer:
             self.say(f"  the default index offers a CUDA torch here; using the CPU-only index {CPU_INDEX}")
             return CPU_INDEX
         return None
+
+    def ensure_modern_pip(self, python: Path) -> None:
+        """pip >= 22.2 is needed for `install --dry-run --report`; older venvs (Python 3.9) get an upgrade."""
+        code = "import pip, sys; sys.exit(tuple(map(int, pip.__version__.split('.')[:2])) < (22, 2))"
+        if not self.probe(python, code):
+            self.call(self.pip(python) + ["install", "--quiet", "--upgrade", "pip"], None)
 
     def probe(self, python: Path, code: str) -> bool:
         try:

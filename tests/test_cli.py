@@ -8,9 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
-
 from artcloak import cli, imageio, pngcodec
+from PIL import Image, PngImagePlugin
 
 
 def _photo(h: int, w: int, seed: int = 0) -> np.ndarray:

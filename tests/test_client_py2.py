@@ -80,6 +80,8 @@ PY2 = find_python2()
 needs_py2 = pytest.mark.skipif(PY2 is None, reason="no Python 2.7 here (the AST check above still runs)")
 
 
+# Debian 12 and 13 (the CI systems) no longer package Python 2.7: there the AST check is the guard.
+@pytest.mark.ci_may_skip
 @needs_py2
 def test_python27_compiles_client_and_front():
     code = ("import py_compile, sys\n"
@@ -110,6 +112,7 @@ print(json.dumps({"progress": len(seen), "report": "taesana" in text, "kind": ki
 """
 
 
+@pytest.mark.ci_may_skip
 @needs_py2
 def test_client_runs_under_python27_against_the_real_worker(models_dir):
     env = dict(os.environ, ARTCLOAK_ENGINE_PYTHON=sys.executable)

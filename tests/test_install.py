@@ -231,6 +231,19 @@ def test_second_run_changes_nothing(installed):
     assert snapshot(installed.home) == before
 
 
+def test_changed_engine_is_reinstalled(installed):
+    """An update: when the engine's source differs from what was installed, the engine is reinstalled."""
+    manifest = installed.data / "install-manifest.json"
+    data = json.loads(manifest.read_text())
+    data["state"]["engine"] = "an older engine"
+    manifest.write_text(json.dumps(data))
+    out = run_installer(installed.home, *installed.args, env=installed.env)
+    assert "install the artcloak engine" in out and "torch already available" in out
+    assert json.loads(manifest.read_text())["state"]["engine"] == inst.engine_fingerprint()
+    check = subprocess.run([str(installed.python), "-c", "import artcloak.worker"], env=installed.env)
+    assert check.returncode == 0
+
+
 def test_dry_run_touches_nothing(tmp_path, models_dir):
     home = tmp_path / "home"
     make_gimp_dirs(home, ".config/GIMP/3.0")

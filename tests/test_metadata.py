@@ -7,9 +7,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, PngImagePlugin
-
 from artcloak import imageio, metadata
+from PIL import Image, ImageCms, PngImagePlugin
 
 OLD_XMP = (
     '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
@@ -22,7 +21,8 @@ OLD_XMP = (
 def exiftool(path) -> dict:
     if shutil.which("exiftool") is None:
         pytest.skip("exiftool missing: apt-get install libimage-exiftool-perl")
-    out = subprocess.run(["exiftool", "-j", "-G1", "-a", str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(["exiftool", "-j", "-G1", "-a", str(path)], capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout)[0]
 
 
@@ -56,7 +56,7 @@ def test_xmp_merge_keeps_existing_properties_and_never_duplicates():
     once = metadata.do_not_train_xmp(OLD_XMP)
     twice = metadata.do_not_train_xmp(once, notice="second notice")
     root = ET.fromstring(metadata._strip_packet(twice))
-    plus, tdm = "{%s}" % metadata.NS_PLUS, "{%s}" % metadata.NS_TDM
+    plus, tdm = f"{{{metadata.NS_PLUS}}}", f"{{{metadata.NS_TDM}}}"
     assert len(list(root.iter(plus + "DataMining"))) == 1
     assert len(list(root.iter(tdm + "reservation"))) == 1
     assert "Ann Artist" in twice and 'xmp:CreatorTool="Krita 5"' in twice  # prefixes kept too

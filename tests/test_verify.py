@@ -1,7 +1,6 @@
 """The robustness suite and the perceptual figures behind `artcloak verify`."""
 import numpy as np
 import pytest
-
 from artcloak import cli, figure, lpips, metrics, verify
 from artcloak.errors import InputError
 

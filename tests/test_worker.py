@@ -335,3 +335,15 @@ def test_format_report_names_models_views_and_cost():
     assert "after JPEG q75 19.9% (1.2x), resize 512 px 6.6% (0.9x)" in text
     assert "decoder shows 3.3x" in text and "PSNR 38.0 dB" in text and "0.80/255" in text
     assert client.format_report({}) == "No report."
+
+
+def test_float_grey_alpha_through_the_client(engine):
+    """32-bit float (GIMP 3's float images), two channels: the grey value changes, alpha does not."""
+    rng = np.random.default_rng(5)
+    img = np.empty((34, 32, 2), np.float32)
+    img[..., 0] = rng.uniform(0.1, 0.9, (34, 32))
+    img[..., 1] = rng.uniform(0.5, 1.0, (34, 32))
+    out, _ = client.protect_pixels(img.tobytes(), 32, 34, 2, "float", FAST)
+    res = np.frombuffer(out, np.float32).reshape(img.shape)
+    assert np.array_equal(res[..., 1], img[..., 1])
+    assert 0 < np.abs(res[..., 0] - img[..., 0]).max() <= 10 / 255 + 1e-6

@@ -102,9 +102,10 @@ def _add_param_options(p: argparse.ArgumentParser) -> None:
             help_text += f" (default: {entry['default']})"
         else:
             help_text += f" Default: {entry['default']!r}."
+        closed = entry["choices"] and entry["name"] in ("intensity", "quality")
+        metavar = "|".join(entry["choices"]) if closed else entry["name"].upper()
         group.add_argument(f"--{entry['name'].replace('_', '-')}", dest=f"param_{entry['name']}", type=kind,
-                           default=None, metavar="|".join(entry["choices"]) if entry["choices"] and
-                           entry["name"] in ("intensity", "quality") else entry["name"].upper(), help=help_text)
+                           default=None, metavar=metavar, help=help_text)
 
 
 def _params_from(args: argparse.Namespace) -> Params:
@@ -129,7 +130,8 @@ def _outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
         from .imageio import FORMATS
 
         if fmt is None and out.suffix.lower() not in FORMATS:
-            raise UsageError(f"cannot tell the format from {out.name!r}; end it with .png, .jpg, .webp or .tif")
+            raise UsageError(f"cannot tell the format from {out.name!r}; "
+                             "end it with .png, .jpg, .webp or .tif")
         return [(inputs[0], out)]
     from .imageio import EXTENSION
 
@@ -249,7 +251,8 @@ def cmd_protect(args: argparse.Namespace) -> int:
             if args.json:
                 _emit(rec)
             else:
-                print(f"artcloak: {src}: {rec['error']}" + (f"\n  hint: {rec['hint']}" if rec["hint"] else ""),
+                hint = f"\n  hint: {rec['hint']}" if rec["hint"] else ""
+                print(f"artcloak: {src}: {rec['error']}{hint}",
                       file=sys.stderr, flush=True)
             if isinstance(e, ModelError):  # every other file would fail the same way
                 for src2, dst2 in pairs[i + 1:]:
@@ -295,7 +298,8 @@ def verify_table(rep: dict) -> str:
                 row += f"{_fmt(figs.get(pre + 'amplification')):>9}"
         lines.append(row)
     for name, s in rep.get("summary", {}).items():
-        lines.append(f"  {name}: {s['verdict']} (weakest: {s['weakest_view']}, noise x{s['weakest_noise_ratio']:.2f})")
+        lines.append(f"  {name}: {s['verdict']} "
+                     f"(weakest: {s['weakest_view']}, noise x{s['weakest_noise_ratio']:.2f})")
     lines.append(f"  (model figures on a view of at most {rep.get('eval_side')} px; "
                  f"{rep.get('seconds', 0):.0f} s)")
     md = rep.get("metadata")
@@ -391,7 +395,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  decoder: {state(e['decoder'])}")
     print("searched: " + os.pathsep.join(str(p) for p in search_path()))
     if not any(e["usable"] for e in rep):
-        print("no model is installed: run the installer (install_scripts/install.sh or install.ps1)", file=sys.stderr)
+        print("no model is installed: run the installer (install_scripts/install.sh or install.ps1)",
+              file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -399,12 +404,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 # ---- entry point ------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    top = Parser(prog="artcloak", description="Protect artwork from AI style mimicry, and measure the protection.")
+    top = Parser(prog="artcloak",
+                 description="Protect artwork from AI style mimicry, and measure the protection.")
     top.add_argument("--version", action="version", version=f"artcloak {__version__}")
     sub = top.add_subparsers(dest="command", metavar="{protect,verify,models}", parser_class=Parser)
 
     p = sub.add_parser("protect", help="protect image files",
-                       description="Protect image files. Each output keeps its input's format (PNG stays PNG, "
+                       description="Protect image files. Each output keeps its input's format "
+                       "(PNG stays PNG, "
                        "16-bit stays 16-bit) unless --format says otherwise; one bad file is reported and "
                        "skipped. Exit code 0: all done, 1: some failed, 2: bad usage.")
     p.add_argument("inputs", nargs="+", metavar="IN", help="image files (PNG, JPEG, WebP, TIFF)")
@@ -413,14 +420,17 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (same file names)")
     p.add_argument("--format", choices=list(OUT_FORMATS), default="keep",
                    help="output format (default: keep each input's, or as the -o name says)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per file (one per line), no bar")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per file (one per line), no bar")
     p.add_argument("--no-metadata", action="store_true", help="do not add the 'do not train' XMP metadata")
-    p.add_argument("--notice", metavar="TEXT", help="the free-text 'do not train' notice written into the XMP")
+    p.add_argument("--notice", metavar="TEXT",
+                   help="the free-text 'do not train' notice written into the XMP")
     _add_param_options(p)
     p.set_defaults(func=cmd_protect)
 
     v = sub.add_parser("verify", help="measure how strong a protection is",
-                       description="Compare a protected image with its original: what a person sees, and what "
+                       description="Compare a protected image with its original: what a person sees, "
+                       "and what "
                        "each surrogate model sees, clean and after JPEG, downscaling, crops, blur, noise and "
                        "noisy upscaling.")
     v.add_argument("original")

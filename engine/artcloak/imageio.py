@@ -274,7 +274,8 @@ def encode(pixels: np.ndarray, info: ImageInfo, fmt: str, xmp: str | None) -> tu
             kw["extra"] = info.jpeg_extra
         if info.comment:
             kw["comment"] = info.comment
-        notes.append(f"written as JPEG quality {JPEG_QUALITY} (4:4:4): compression removes part of the protection")
+        notes.append(f"written as JPEG quality {JPEG_QUALITY} (4:4:4): "
+                     "compression removes part of the protection")
         im = _pil(pixels)
     elif fmt == "WEBP":
         if c <= 2:

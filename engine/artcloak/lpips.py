@@ -60,7 +60,8 @@ class STLPIPSAlex(nn.Module):
         relu, pool = nn.ReLU, lambda: nn.MaxPool2d(3, stride=1)
         self.net = nn.Module()
         self.net.slice1 = _slice((0, nn.Conv2d(3, 64, 11, padding=2)), (1, BlurDown(64)), (2, relu()))
-        self.net.slice2 = _slice((3, pool()), (4, BlurDown(64)), (5, nn.Conv2d(64, 192, 5, padding=2)), (6, relu()))
+        self.net.slice2 = _slice((3, pool()), (4, BlurDown(64)), (5, nn.Conv2d(64, 192, 5, padding=2)),
+                                 (6, relu()))
         self.net.slice3 = _slice((7, pool()), (8, BlurDown(192)), (9, nn.Conv2d(192, 384, 3, padding=1)),
                                  (10, relu()))
         self.net.slice4 = _slice((11, nn.Conv2d(384, 256, 3, padding=1)), (12, relu()))

@@ -181,7 +181,8 @@ def views_of(transforms: dict[str, Callable] | None, side: int = EVAL_SIDE) -> d
     return views
 
 
-def model_figures(name: str, orig: np.ndarray, prot: np.ndarray, transforms: dict[str, Callable] | None = None,
+def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
+                  transforms: dict[str, Callable] | None = None,
                   seed: int = 0, side: int = EVAL_SIDE, backend: str = "onnxruntime") -> dict[str, float]:
     """latent_shift, noise_ratio and amplification (where a decoder exists) for one model, clean and
     after each transform (keys `after.<name>.<figure>`). Transforms must be deterministic (the same

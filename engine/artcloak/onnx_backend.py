@@ -142,7 +142,8 @@ def _build(name: str, backend: str) -> Nets:
                 path = find_file(wf).path
                 assert path is not None
                 key = sha256_file(path)[:20]
-                outs.append(ort_forward(module, cin, cache_dir() / "onnx" / f"{name}_{kind}-{key}-op{OPSET}.onnx"))
+                graph = cache_dir() / "onnx" / f"{name}_{kind}-{key}-op{OPSET}.onnx"
+                outs.append(ort_forward(module, cin, graph))
             forwards, used = outs, "onnxruntime"
         except Exception as e:  # the torch forwards above still work: measure slower rather than fail
             warnings.warn(f"onnxruntime unavailable for {name} ({e}); measuring with torch", stacklevel=2)

@@ -55,13 +55,14 @@ def _to_t(a: np.ndarray, dev: torch.device) -> torch.Tensor:
 
 
 def _level_sizes(h: int, w: int) -> list[tuple[int, int]]:
-    """The rescaled views a trainer might produce, smallest first, ending with the working size."""
+    """The rescaled views a trainer might produce (short side from half the working size up to it),
+    smallest first, ending with the working size itself."""
     short = min(h, w)
     sizes = []
-    for s in presets.LEVELS:
-        if s < short * 0.97:
-            f = s / short
-            sizes.append((max(32, round(h * f)), max(32, round(w * f))))
+    for frac in presets.LEVELS:
+        s = round(short * frac)
+        if s >= presets.MIN_LEVEL:
+            sizes.append((max(32, round(h * s / short)), max(32, round(w * s / short))))
     sizes.append((h, w))
     return sizes
 

@@ -108,7 +108,8 @@ def decode16(png: PngFile) -> np.ndarray:
 
 
 def _chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    crc = zlib.crc32(ctype + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", crc)
 
 
 def _filter_paeth(img: np.ndarray) -> bytes:
@@ -136,7 +137,7 @@ def encode(pixels: np.ndarray, chunks: list[Chunk] = (), level: int = 6) -> byte
     body = zlib.compress(_filter_paeth(np.ascontiguousarray(data)), level)
     out = [SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, COLOUR_TYPE[c], 0, 0, 0))]
     out += [_chunk(k.type, k.data) for k in chunks if not k.after_idat]
-    out += [_chunk(b"IDAT", body[i: i + (1 << 20)]) for i in range(0, len(body), 1 << 20)] or [_chunk(b"IDAT", b"")]
+    out += [_chunk(b"IDAT", body[i: i + (1 << 20)]) for i in range(0, max(1, len(body)), 1 << 20)]
     out += [_chunk(k.type, k.data) for k in chunks if k.after_idat]
     out.append(_chunk(b"IEND", b""))
     return b"".join(out)

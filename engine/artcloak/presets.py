@@ -39,4 +39,5 @@ QUALITY = {
 
 # Trainers resize to a short side of 512-1024; the perturbation lives at this working resolution.
 WORK_SHORT = 1024
-LEVELS = (512, 640, 768, 896, 1024)
+LEVELS = (0.5, 0.625, 0.75, 0.875)  # fractions of the working short side, plus 1.0
+MIN_LEVEL = 128

@@ -73,8 +73,20 @@ def undo_check(g: harness.Gimp3) -> int:
     while time.time() < end and not note.exists():
         time.sleep(1)
     print("after protect:", note.read_text() if note.exists() else "nothing")
-    wid = window("artwork", 10)
     xenv = {**os.environ, "DISPLAY": DISPLAY}
+    ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "."], capture_output=True,
+                         text=True, env=xenv).stdout.split()
+    names = {i: subprocess.run(["xdotool", "getwindowname", i], capture_output=True, text=True,
+                               env=xenv).stdout.strip() for i in ids}
+    print("windows:", names)
+    for i, n in names.items():  # the first-start welcome dialog would take the key press
+        if n.startswith("Welcome"):
+            subprocess.run(["xdotool", "windowfocus", "--sync", i], env=xenv)
+            subprocess.run(["xdotool", "key", "Escape"], env=xenv)
+            time.sleep(2)
+    wid = next((i for i, n in names.items() if n.endswith("GIMP")), None)
+    if wid is None:
+        return 1
     subprocess.run(["xdotool", "windowfocus", "--sync", wid], env=xenv)
     subprocess.run(["xdotool", "key", "ctrl+z"], env=xenv)
     t.join(150)

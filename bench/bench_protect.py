@@ -1,0 +1,172 @@
+"""Benchmark protect(): time, peak memory, every report figure, for artcloak and a plain PGD baseline.
+
+    ARTCLOAK_MODELS=../shared/models/taesd .venv/bin/python bench/bench_protect.py
+        [--images astronaut,coffee,chelsea,rocket,illustration] [--size 1024] [--baseline-steps 100]
+        [--no-baseline] [--no-extra] [--out bench/out]
+
+Each run happens in a fresh subprocess so its peak RSS is its own. The baseline is the usual
+encoder attack (PhotoGuard / Mist textural loss): sign-PGD on taef2 alone toward the same target,
+no transforms, a uniform L-inf budget chosen so its PSNR matches artcloak's on the same image.
+"Extra" runs time the fast preset at 1024x1024 and the default preset at 4000x3000 (an upscaled photo).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+FIGS = ("noise_ratio", "amplification")
+VIEWS = ("", "after.jpeg75.", "after.resize512.")
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def pgd_baseline(rgb: np.ndarray, eps: float, steps: int, target: str = "mosaic", seed: int = 0) -> np.ndarray:
+    """Plain PGD on taef2 (whole image, no transforms, uniform L-inf eps) toward the target's latents."""
+    import torch
+    import torch.nn.functional as F
+
+    from artcloak.models import load_encoder
+    from artcloak.targets import make_target
+
+    torch.manual_seed(seed)
+    enc = load_encoder("taef2").to(memory_format=torch.channels_last)
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
+    tgt = torch.from_numpy(make_target(target, *rgb.shape[:2], seed)).permute(2, 0, 1)[None]
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        zt = enc(tgt.contiguous(memory_format=torch.channels_last)).float()
+    delta = torch.zeros_like(x, requires_grad=True)
+    alpha = eps / 20
+    for _ in range(steps):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            z = enc((x + delta).clamp(0, 1)).float()
+        loss = F.mse_loss(z, zt)
+        delta.grad = None
+        loss.backward()
+        with torch.no_grad():
+            delta.sub_(alpha * delta.grad.sign()).clamp_(-eps, eps)
+    return ((x + delta.detach()).clamp(0, 1) - x)[0].permute(1, 2, 0).numpy()
+
+
+def run_job(job: dict) -> dict:
+    """One measured run (inside its own subprocess)."""
+    import bench_images
+
+    from artcloak import Params, metrics, protect
+    from artcloak import pixels as px
+
+    img = bench_images.load(job["image"], job["size"])
+    if job.get("upscale"):
+        from PIL import Image
+
+        img = np.asarray(Image.fromarray(img).resize(tuple(job["upscale"]), Image.BICUBIC))
+    t0 = time.time()
+    if job["kind"] == "artcloak":
+        res = protect(img, Params(quality=job.get("quality", "default")))
+        out, report = res.pixels, res.report
+        if job.get("save"):
+            _save_crop(img, out, job["save"])
+    else:
+        work = px.split(img)
+        delta = pgd_baseline(work.rgb, job["eps"], job["steps"])
+        out = px.merge(work, delta)
+        report = metrics.measure(work.rgb, px.to_float_rgb(out), ["taef2", "taesana"])
+    return {"time": time.time() - t0, "rss_mb": _peak_rss_mb(), "report": report,
+            "shape": list(img.shape)}
+
+
+def _save_crop(orig: np.ndarray, prot: np.ndarray, path: str) -> None:
+    """Original | protected | difference x8 of a 384 px crop, for looking at the result."""
+    from PIL import Image
+
+    h, w = orig.shape[:2]
+    t, left = max(0, h // 2 - 192), max(0, w // 2 - 192)
+    a = orig[t: t + 384, left: left + 384].astype(np.int16)
+    b = prot[t: t + 384, left: left + 384].astype(np.int16)
+    diff = np.clip(128 + 8 * (b - a), 0, 255)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate([a, b, diff], 1).astype(np.uint8)).save(path)
+    Image.fromarray(prot).save(str(path).replace(".png", "_full.png"))
+
+
+def spawn(job: dict) -> dict:
+    env = dict(os.environ)
+    p = subprocess.run([sys.executable, __file__, "--job", json.dumps(job)], capture_output=True, text=True,
+                       env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"job {job} failed:\n{p.stderr[-3000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def row(label: str, r: dict) -> str:
+    p = r["report"]["perceptual"]
+    cells = [f"{label:<26}", f"{r['time']:6.1f}", f"{r['rss_mb']:6.0f}", f"{p['psnr']:6.2f}", f"{p['ssim']:.4f}",
+             f"{p['flat_change']:5.2f}"]
+    for m in ("taef2", "taesana"):
+        fig = r["report"]["models"].get(m, {})
+        for f in FIGS:
+            if m == "taesana" and f == "amplification":
+                continue
+            cells.append("/".join(f"{fig.get(v + f, float('nan')):.2f}" for v in VIEWS))
+    return " | ".join(cells)
+
+
+HEADER = (f"{'run':<26} | {'time s':>6} | {'RSS MB':>6} | {'PSNR':>6} | {'SSIM':>6} | {'flat':>5} | "
+          "taef2 noise_ratio c/j75/r512 | taef2 amplification c/j75/r512 | taesana noise_ratio c/j75/r512")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--job")
+    ap.add_argument("--images", default="astronaut,coffee,chelsea,rocket,illustration")
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--baseline-steps", type=int, default=100)
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--no-extra", action="store_true")
+    ap.add_argument("--out", default=str(HERE / "out"))
+    a = ap.parse_args()
+    if a.job:
+        print(json.dumps(run_job(json.loads(a.job))))
+        return
+    print(HEADER, flush=True)
+    results = {}
+    for name in a.images.split(","):
+        r = spawn({"kind": "artcloak", "image": name, "size": a.size, "save": f"{a.out}/{name}_crop.png"})
+        print(row(f"{name} artcloak", r), flush=True)
+        results[name] = {"artcloak": r}
+        if not a.no_baseline:
+            eps = 10 ** (-r["report"]["perceptual"]["psnr"] / 20)
+            b = spawn({"kind": "pgd", "image": name, "size": a.size, "eps": eps, "steps": a.baseline_steps})
+            print(row(f"{name} pgd eps {eps * 255:.1f}/255", b), flush=True)
+            results[name]["pgd"] = b
+            ra, rb = r["report"]["models"]["taef2"], b["report"]["models"]["taef2"]
+            gains = [ra[k] / max(rb[k], 1e-9) for k in
+                     ("amplification", "after.jpeg75.noise_ratio", "after.resize512.noise_ratio")]
+            print(f"{'':<26}   artcloak/pgd: amplification x{gains[0]:.2f}, nr jpeg75 x{gains[1]:.2f}, "
+                  f"nr resize512 x{gains[2]:.2f}", flush=True)
+    if not a.no_extra:
+        r = spawn({"kind": "artcloak", "image": "astronaut", "size": 1024, "quality": "fast"})
+        print(row("astronaut fast 1024", r), flush=True)
+        results["fast"] = r
+        r = spawn({"kind": "artcloak", "image": "coffee", "size": 1024, "upscale": [4000, 3000]})
+        print(row("coffee default 4000x3000", r), flush=True)
+        results["big"] = r
+    Path(a.out).mkdir(parents=True, exist_ok=True)
+    (Path(a.out) / "bench.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
