@@ -26,20 +26,18 @@ def _sha(path) -> str:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory, models_dir):
-    """One real `artcloak protect --json` over four good files and a bad one, run in-process."""
+    """One real `artcloak protect --json` over three good files and a bad one, run in-process."""
     d = tmp_path_factory.mktemp("batch")
     rgba = np.dstack([np.rint(_photo(64, 72) * 255), np.full((64, 72), 255)]).astype(np.uint8)
     rgba[:16, :16, 3] = 0  # fully transparent corner: must stay exactly as it was
     info = PngImagePlugin.PngInfo()
     info.add_text("Title", "my drawing")
     Image.fromarray(rgba, "RGBA").save(d / "rgba.png", pnginfo=info)
-    deep = np.rint(_photo(64, 64, 1) * 65535).astype(np.uint16)
+    deep = np.rint(_photo(64, 64, 1)[..., 1:2] * 65535).astype(np.uint16)  # 16-bit grey
     (d / "deep.png").write_bytes(pngcodec.encode(deep))
-    grey = np.rint(_photo(64, 64, 2)[..., 1] * 255).astype(np.uint8)
-    Image.fromarray(grey, "L").save(d / "grey.png")
     Image.fromarray(np.rint(_photo(64, 80, 3) * 255).astype(np.uint8)).save(d / "photo.jpg", quality=92)
     (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
-    names = ["rgba.png", "deep.png", "broken.png", "grey.png", "photo.jpg"]
+    names = ["rgba.png", "deep.png", "broken.png", "photo.jpg"]
     before = {n: _sha(d / n) for n in names}
     out = d / "out"
     argv = ["protect", *[str(d / n) for n in names], "--out-dir", str(out), "--quality", "fast", "--json"]
@@ -60,7 +58,7 @@ def test_batch_reports_bad_file_and_writes_the_others(batch):
     assert recs["broken.png"]["ok"] is False and recs["broken.png"]["kind"] == "input"
     assert recs["broken.png"]["error"]
     assert not (batch["out"] / "broken.png").exists()
-    for n in ("rgba.png", "deep.png", "grey.png", "photo.jpg"):
+    for n in ("rgba.png", "deep.png", "photo.jpg"):
         assert recs[n]["ok"] is True and (batch["out"] / n).is_file(), recs[n]
     assert not [p for p in batch["out"].iterdir() if p.name.startswith(".")]  # no temporary files left
 
@@ -79,19 +77,18 @@ def test_formats_kept(batch):
     assert not np.array_equal(rgba, src)  # it was protected
     assert any(c.type == b"tEXt" and b"my drawing" in c.data for c in info.png_chunks)
     deep = pngcodec.parse((out / "deep.png").read_bytes())
-    assert (deep.bit_depth, deep.colour_type) == (16, 2)
+    assert (deep.bit_depth, deep.colour_type) == (16, 0)  # 16-bit grey stays 16-bit grey
     deep_px, _ = imageio.read(out / "deep.png")
-    assert deep_px.dtype == np.uint16 and deep_px.shape == (64, 64, 3)
+    assert deep_px.dtype == np.uint16 and deep_px.shape == (64, 64, 1)
     assert len(np.unique(deep_px & 0xFF)) > 16  # real 16-bit values, not 8-bit ones scaled up
-    grey, _ = imageio.read(out / "grey.png")
-    assert grey.dtype == np.uint8 and grey.shape == (64, 64, 1)
+    assert not np.array_equal(deep_px, imageio.read(batch["dir"] / "deep.png")[0])
     with Image.open(out / "photo.jpg") as im:
         assert im.format == "JPEG" and im.mode == "RGB"
 
 
 def test_report_and_what_jpeg_costs(batch):
     recs = batch["records"]
-    for n in ("rgba.png", "deep.png", "grey.png", "photo.jpg"):
+    for n in ("rgba.png", "deep.png", "photo.jpg"):
         rep = recs[n]["report"]
         assert {"psnr", "ssim", "linf", "flat_change"} <= set(rep["perceptual"])
         assert "taef2" in rep["models"] and "noise_ratio" in rep["models"]["taef2"]
@@ -195,15 +192,18 @@ def test_pillow_written_16bit_png_with_filters_decodes(tmp_path):
 
 
 @pytest.mark.parametrize("fmt,mode", [("WEBP", "RGBA"), ("WEBP", "RGB"), ("TIFF", "RGB"), ("TIFF", "I;16"),
-                                      ("JPEG", "L")])
+                                      ("TIFF", "F"), ("JPEG", "L")])
 def test_other_formats_kept(tmp_path, fmt, mode):
     rng = np.random.default_rng(3)
-    shape = (30, 40) if mode in ("L", "I;16") else (30, 40, len(mode))
-    dtype = np.uint16 if mode == "I;16" else np.uint8
-    px = (rng.random(shape) * np.iinfo(dtype).max).astype(dtype)
+    shape = (30, 40) if mode in ("L", "I;16", "F") else (30, 40, len(mode))
+    if mode == "F":
+        px = rng.random(shape).astype(np.float32)
+    else:
+        dtype = np.uint16 if mode == "I;16" else np.uint8
+        px = (rng.random(shape) * np.iinfo(dtype).max).astype(dtype)
     ext = imageio.EXTENSION[fmt]
     kw = {"lossless": True, "exact": True} if fmt == "WEBP" else {}
-    Image.fromarray(px, None if mode == "I;16" else mode).save(tmp_path / f"src{ext}", **kw)
+    Image.fromarray(px, None if mode in ("I;16", "F") else mode).save(tmp_path / f"src{ext}", **kw)
     got, info = imageio.read(tmp_path / f"src{ext}")
     imageio.write(tmp_path / f"out{ext}", got, info)
     with Image.open(tmp_path / f"out{ext}") as im:

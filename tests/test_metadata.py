@@ -47,6 +47,9 @@ def sources(tmp_path):
     Image.fromarray(rgb).save(tmp_path / "in.png", pnginfo=png_info, exif=_exif(), icc_profile=_icc())
     Image.fromarray(rgb).save(tmp_path / "in.jpg", quality=92, exif=_exif(), icc_profile=_icc(),
                               xmp=OLD_XMP.encode(), comment=b"made by hand")
+    if shutil.which("exiftool"):  # IPTC (APP13) as photo tools write it
+        subprocess.run(["exiftool", "-q", "-overwrite_original", "-IPTC:Keywords=cats",
+                        str(tmp_path / "in.jpg")], check=True)
     Image.fromarray(rgb).save(tmp_path / "in.webp", lossless=True, exif=_exif(), icc_profile=_icc(),
                               xmp=OLD_XMP.encode())
     return tmp_path
@@ -93,7 +96,7 @@ def test_written_file_says_do_not_train_and_keeps_old_metadata(sources, name):
     if name == "in.png":
         assert tags["PNG:Author"] == "Ann Artist"
     if name == "in.jpg":
-        assert tags["File:Comment"] == "made by hand"
+        assert tags["File:Comment"] == "made by hand" and tags["IPTC:Keywords"] == "cats"
     # and artcloak's own reader agrees
     assert metadata.read_do_not_train(imageio.read(out)[1].xmp)["do_not_train"]
 

@@ -326,6 +326,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     names = list(verify.QUICK) if args.quick else None
     if args.transforms:
         names = [t.strip() for t in args.transforms.split(",") if t.strip()]
+    if args.side < 64:
+        raise UsageError("--side must be at least 64 (pixels)")
     bar = Bar(sys.stderr.isatty() and not args.json, "verify")
     try:
         if names is not None:

@@ -34,12 +34,16 @@ def _font() -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _heat(z: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Per-position latent change, normalised, as a grey map at the panel's size."""
+def _heat(z: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Per-position latent change, normalised, as a warm overlay on the image in grey."""
+    h, w = base.shape[:2]
     m = np.sqrt((z**2).sum(0))
     m = m / max(float(m.max()), 1e-12)
-    img = Image.fromarray(np.rint(m * 255).astype(np.uint8)).resize(size, Image.NEAREST)
-    return np.repeat(np.asarray(img, np.float32)[..., None] / 255, 3, axis=2)
+    m = np.asarray(Image.fromarray(np.rint(m * 255).astype(np.uint8)).resize((w, h), Image.BILINEAR),
+                   np.float32)[..., None] / 255
+    grey = np.repeat(base.mean(2, keepdims=True), 3, axis=2)
+    warm = np.concatenate([m, 0.7 * m**2, 0.15 * (1 - m)], axis=2)
+    return np.clip(0.45 * grey + 0.75 * warm, 0, 1)
 
 
 def render(orig: np.ndarray, prot: np.ndarray, models: list[str], side: int = PANEL,
@@ -63,7 +67,7 @@ def render(orig: np.ndarray, prot: np.ndarray, models: list[str], side: int = PA
                          (f"{name}: difference x{gain:.0f}{extra}", _diff(r0, r1, gain))])
         else:
             ratio = f" (noise ratio {figs['noise_ratio']:.2f})" if "noise_ratio" in figs else ""
-            rows.append([(f"{name}: where its latents moved{ratio}", _heat((z1 - z0)[0], (w, h)))])
+            rows.append([(f"{name}: where its latents moved{ratio}", _heat((z1 - z0)[0], a))])
     font = _font()
     canvas = Image.new("RGB", (3 * w + 4 * 8, len(rows) * (h + LABEL_H + 8) + 8), "white")
     draw = ImageDraw.Draw(canvas)

@@ -254,7 +254,8 @@ def encode(pixels: np.ndarray, info: ImageInfo, fmt: str, xmp: str | None) -> tu
         if xmp:
             chunks.append(pngcodec.itxt(XMP_KEY, xmp))
         return pngcodec.encode(pixels, chunks), notes  # own writer: Pillow drops unknown chunks (eXIf, ...)
-    if pixels.dtype != np.uint8:
+    deep_tiff = fmt == "TIFF" and c == 1  # TIFF keeps 16-bit and float grey
+    if pixels.dtype != np.uint8 and not deep_tiff:
         notes.append(f"{fmt} stores 8 bits per channel: the {pixels.dtype} result was rounded to 8 bits")
         pixels = _to_8bit(pixels)
     kw: dict = {}

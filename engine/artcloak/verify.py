@@ -62,16 +62,16 @@ def noisy_upscale(img: np.ndarray, sigma: float = 0.1, factor: int = 4) -> np.nd
 
 
 SUITE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
-    "jpeg95": ("JPEG quality 95", lambda im: metrics.jpeg(im, 95)),
-    "jpeg85": ("JPEG quality 85", lambda im: metrics.jpeg(im, 85)),
-    "jpeg75": ("JPEG quality 75", lambda im: metrics.jpeg(im, 75)),
+    "jpeg95": ("JPEG quality 95", metrics.local(lambda im: metrics.jpeg(im, 95))),
+    "jpeg85": ("JPEG quality 85", metrics.local(lambda im: metrics.jpeg(im, 85))),
+    "jpeg75": ("JPEG quality 75", metrics.local(lambda im: metrics.jpeg(im, 75))),
     "resize1024": ("downscale to 1024 px on the short side", lambda im: metrics.resize_short(im, 1024)),
     "resize768": ("downscale to 768 px on the short side", lambda im: metrics.resize_short(im, 768)),
     "resize512": ("downscale to 512 px on the short side", lambda im: metrics.resize_short(im, 512)),
     "crop80": ("centre crop of 80% of each side, downscaled to 512 px if larger (a training crop)",
                lambda im: _at_most(centre_crop(im, 0.8), 512)),
-    "blur": ("Gaussian blur, sigma 1 px", lambda im: gaussian_blur(im, 1.0)),
-    "noise": ("Gaussian noise, sigma 0.05", lambda im: gaussian_noise(im, 0.05)),
+    "blur": ("Gaussian blur, sigma 1 px", metrics.local(lambda im: gaussian_blur(im, 1.0))),
+    "noise": ("Gaussian noise, sigma 0.05", metrics.local(lambda im: gaussian_noise(im, 0.05))),
     "noisyupscale": ("noisy upscaling: noise sigma 0.1, shrink x1/4, bicubic upscale x4", noisy_upscale),
 }
 QUICK = ("jpeg75", "resize512")

@@ -8,14 +8,17 @@
 #     the mirror the host's apt already uses; tests/gimp/harness.py enters it with unshare + chroot.
 #
 # Environment: GIMP3_ROOT (chroot folder), MIRROR / SEC_MIRROR (override the Debian mirrors).
-# Prints the GIMP version on the last line. First run on bookworm: ~2 minutes, ~800 MB.
+# Also installs Xvfb and xdotool on the host (the undo test drives GIMP's real UI).
+# Prints the GIMP version on the last line. First run on bookworm: ~2 minutes, ~750 MB.
 set -euo pipefail
 
 ROOT=${GIMP3_ROOT:-/var/tmp/gimp3-root}
-# gimp pulls python3-gi, gir1.2-gimp-3.0 and gir1.2-gegl-0.4; GExiv2 typelib (metadata) is only a
-# Recommends of gimp, so it is named. xvfb/imagemagick are
-# only for the dialog screenshot (docs/dialog.png) and not installed here.
+# gimp pulls python3-gi, gir1.2-gimp-3.0 and gir1.2-gegl-0.4; GExiv2's typelib (metadata) is only a
+# Recommends of gimp, so it is named.
 PKGS=(gimp python3-gi gir1.2-gimp-3.0 gir1.2-gexiv2-0.10)
+# On the host: a virtual X display and a key presser, for the one test that needs GIMP's real UI
+# (Ctrl+Z: libgimp has no undo call) and for the dialog screenshot.
+HOST_TOOLS=(xvfb xdotool)
 
 say() { printf '[ensure_gimp %(%H:%M:%S)T] %s\n' -1 "$*"; }
 die() { say "ERROR: $*" >&2; exit 1; }
@@ -31,6 +34,14 @@ all_installed() {  # all_installed DPKG_QUERY_PREFIX... : are all of PKGS instal
   for p in "${PKGS[@]}"; do
     [ "$("$@" dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || return 1
   done
+}
+
+host_tools() {
+  command -v Xvfb >/dev/null && command -v xdotool >/dev/null && return 0
+  say "apt-get install --no-install-recommends ${HOST_TOOLS[*]} (host)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${HOST_TOOLS[@]}" \
+    >/dev/null
 }
 
 major=$(cut -d. -f1 /etc/debian_version 2>/dev/null || echo 0)
@@ -49,6 +60,7 @@ if [ "$major" -ge 13 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PKGS[@]}" \
       >/dev/null
   fi
+  host_tools
   gimp-console-3.0 --version | head -1
   exit 0
 fi
@@ -91,6 +103,7 @@ in_root() {  # run a command in the chroot; mounts live in a private namespace a
       LANG=C.UTF-8 HOME=/root "$@"' _ "$ROOT" "$@"
 }
 
+host_tools
 if [ -x "$ROOT/usr/bin/gimp-console-3.0" ] && all_installed in_root; then
   say "GIMP 3 chroot ready at $ROOT"
   in_root gimp-console-3.0 --version 2>/dev/null | head -1

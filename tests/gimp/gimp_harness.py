@@ -118,7 +118,7 @@ class Gimp3:
                      "ARTCLOAK_MODELS": os.environ.get("ARTCLOAK_MODELS", "")}
         variables.update(env or {})
         # -i no UI, -d no brushes/patterns, -f no fonts, -c console messages
-        flags = ["-d"] if gui else ["-i", "-d", "-f", "-c"]
+        flags = ["-d", "-f"] if gui else ["-i", "-d", "-f", "-c"]
         argv = [GUI_GIMP if gui else GIMP, *flags, f"--gimprc={self._gimprc(gui)}",
                 "--batch-interpreter=python-fu-eval", "-b", f"exec(open({str(script)!r}).read())", "--quit"]
         if how == "chroot":

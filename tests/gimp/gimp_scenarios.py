@@ -89,14 +89,24 @@ def export_png(image, path):
 
 # ---- scenarios ----------------------------------------------------------------------------------
 
-def protect(rec, path, fmt, select=None, feather=0.0, precision=None, params=None, export=None):
-    """Load `path`, optionally select/convert, protect the layer; dump layers before and after."""
+def protect(rec, path, fmt, select=None, feather=0.0, precision=None, params=None, export=None, copies=0):
+    """Load `path`, optionally convert/select/add offset copies of the layer, protect every layer.
+
+    Dumps NAME.before.raw for each layer before, NAME.orig.raw and NAME.new.raw (its protected copy)
+    after, NAME being the source layer's name.
+    """
     image = load(path)
     if precision:
         image.convert_precision(getattr(Gimp.Precision, precision))
     rec["precision"] = image.get_precision().value_nick
-    layer = image.get_layers()[0]
-    dump(layer, "before.raw", fmt)
+    for i in range(copies):  # more layers, each protected on its own
+        top = image.get_layers()[0].copy()
+        image.insert_layer(top, None, 0)
+        top.set_name(f"Copy {i + 1}")
+        top.set_offsets(6 * (i + 1), 4 * (i + 1))
+    sources = image.get_layers()
+    for layer in sources:
+        dump(layer, layer.get_name() + ".before.raw", fmt)
     if select:
         image.select_rectangle(Gimp.ChannelOps.REPLACE, *select)
         if feather:
@@ -104,19 +114,21 @@ def protect(rec, path, fmt, select=None, feather=0.0, precision=None, params=Non
         dump(image.get_selection(), "selection.raw", "Y float")
     rec["stack_before"] = stack(image)
     t = time.time()
-    rec["status"], values, rec["error"] = call("python-fu-protect-from-ai", image, [layer], **(params or {}))
+    rec["status"], values, rec["error"] = call("python-fu-protect-from-ai", image, sources, **(params or {}))
     rec["run_s"] = round(time.time() - t, 2)
     rec["stack_after"] = stack(image)
     rec["metadata"] = metadata_tags(image)
+    by_name = {layer.get_name(): layer for layer in image.get_layers()}
+    for layer in sources:
+        dump(layer, layer.get_name() + ".orig.raw", fmt)
+        new = by_name.get(layer.get_name() + " (protected)")
+        if new is not None:
+            dump(new, layer.get_name() + ".new.raw", fmt)
     if rec["status"] != "success":
-        dump(image.get_layers()[-1], "after-only.raw", fmt)
         return image
     rec["report"] = json.loads(values[0])
     rec["report_text"] = values[1]
-    layers = image.get_layers()
-    dump(layers[0], "new.raw", fmt)
-    dump(layers[1], "orig.raw", fmt)
-    par = layers[0].get_parasite("artcloak-report")
+    par = image.get_layers()[0].get_parasite("artcloak-report")
     rec["parasite"] = json.loads(bytes(par.get_data()).decode()) if par else None
     if export:
         export_png(image, os.path.join(OUT, export))
@@ -138,7 +150,7 @@ def s_rgb(rec, path, select, feather, quality):
 
 
 def s_u16(rec, path, quality):
-    protect(rec, path, "Y' u16", params={"quality": quality})
+    protect(rec, path, "Y' u16", params={"quality": quality}, copies=1)
 
 
 def s_batch(rec, inputs, out_dir, quality):

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
+import gimp_gui  # noqa: E402
 import gimp_harness as harness  # noqa: E402
 
 pytestmark = pytest.mark.gimp
@@ -134,12 +135,12 @@ def test_new_layer_directly_above_original(main_run):
 
 def test_original_layer_byte_identical(main_run):
     _, d = scenario(main_run, "rgb")
-    assert (d / "orig.raw").read_bytes() == (d / "before.raw").read_bytes()
+    assert (d / "Background.orig.raw").read_bytes() == (d / "Background.before.raw").read_bytes()
 
 
 def test_change_within_budget_alpha_kept(main_run):
     rec, d = scenario(main_run, "rgb")
-    orig, new = raw(d / "orig.raw", np.uint8, 4), raw(d / "new.raw", np.uint8, 4)
+    orig, new = raw(d / "Background.orig.raw", np.uint8, 4), raw(d / "Background.new.raw", np.uint8, 4)
     diff = np.abs(new.astype(int) - orig.astype(int))
     assert diff[..., :3].max() > 0, "the protected layer equals the original"
     assert diff[..., :3].max() <= HIGH_BUDGET
@@ -150,7 +151,7 @@ def test_change_within_budget_alpha_kept(main_run):
 
 def test_selection_limits_the_change(main_run):
     _, d = scenario(main_run, "rgb")
-    orig, new = raw(d / "orig.raw", np.uint8, 4), raw(d / "new.raw", np.uint8, 4)
+    orig, new = raw(d / "Background.orig.raw", np.uint8, 4), raw(d / "Background.new.raw", np.uint8, 4)
     mask = raw(d / "selection.raw", np.float32, 1)[..., 0]
     changed = (new != orig).any(axis=2)
     assert (mask == 0).sum() > 1000 and (mask == 1).sum() > 1000
@@ -177,6 +178,18 @@ def test_report_returned_and_kept_as_parasite(main_run):
     assert "moved" in rec["report_text"] and "PSNR" in rec["report_text"]
 
 
+def test_one_undo_removes_the_protection(gimp):
+    """libgimp has no undo call: press Ctrl+Z in the real UI (Xvfb) after protecting."""
+    if not gimp_gui.available():
+        pytest.skip("Xvfb/xdotool missing: tests/gimp/ensure_gimp.sh installs them")
+    rec = gimp_gui.undo_once(gimp, gimp.work / "rgba.png")
+    assert "error" not in rec, rec
+    assert rec["status"] == "success"
+    assert rec["layers_after_protect"] == ["Background (protected)", "Background"]
+    assert rec["layers_after_undo"] == ["Background"], "one Ctrl+Z did not remove the protected layer"
+    assert rec["original_identical"]
+
+
 def test_do_not_train_metadata_on_image_and_in_export(main_run):
     rec, d = scenario(main_run, "rgb")
     assert rec["metadata"]["Xmp.plus.DataMining"] == DNT
@@ -190,14 +203,19 @@ def test_do_not_train_metadata_on_image_and_in_export(main_run):
 
 # ---- 16-bit --------------------------------------------------------------------------------------
 
-def test_sixteen_bit_grey_image(main_run):
+def test_sixteen_bit_grey_image_two_layers(main_run):
     rec, d = scenario(main_run, "u16")
     assert rec["precision"].startswith("u16")
-    before, orig, new = (raw(d / n, np.uint16, 1) for n in ("before.raw", "orig.raw", "new.raw"))
-    assert np.array_equal(orig, before)
-    diff = new.astype(int) - orig.astype(int)
-    assert np.abs(diff).max() > 0 and np.abs(diff).max() <= HIGH_BUDGET * 257 + 1
-    assert (diff % 257 != 0).any(), "only 8-bit steps: the layer went through 8 bits"
+    after = [(layer["name"], layer["offsets"]) for layer in rec["stack_after"]]
+    assert after == [("Copy 1 (protected)", [6, 4]), ("Copy 1", [6, 4]),
+                     ("Background (protected)", [0, 0]), ("Background", [0, 0])]
+    assert [layer["layer"] for layer in rec["report"]["layers"]] == ["Copy 1", "Background"]
+    for name in ("Copy 1", "Background"):
+        before, orig, new = (raw(d / f"{name}.{k}.raw", np.uint16, 1) for k in ("before", "orig", "new"))
+        assert np.array_equal(orig, before), name
+        diff = new.astype(int) - orig.astype(int)
+        assert 0 < np.abs(diff).max() <= HIGH_BUDGET * 257 + 1, name
+        assert (diff % 257 != 0).any(), f"{name}: only 8-bit steps: the layer went through 8 bits"
 
 
 # ---- batch ---------------------------------------------------------------------------------------
@@ -224,7 +242,7 @@ def test_broken_engine_path_is_an_error_and_image_unchanged(error_run):
     assert rec["status"] == "execution-error"
     assert "/nonexistent/python" in rec["error"] and "install" in rec["error"].lower()
     assert rec["stack_after"] == rec["stack_before"]
-    assert (d / "after-only.raw").read_bytes() == (d / "before.raw").read_bytes()
+    assert (d / "Background.orig.raw").read_bytes() == (d / "Background.before.raw").read_bytes()
 
 
 def test_indexed_image_gets_a_clear_message(error_run):

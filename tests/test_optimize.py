@@ -1,0 +1,107 @@
+"""The optimizer's parts: differentiable transforms, targets, the perceptual budget, determinism."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from artcloak import InputError, Params, metrics, presets, shaping, targets, transforms
+from artcloak import pixels as px
+from artcloak.optimize import optimize
+from artcloak.params import BUILTIN_TARGETS
+
+
+def _photo(h=96, w=128, seed=0) -> np.ndarray:
+    from skimage import data
+
+    img = data.astronaut()[100:100 + h, 150:150 + w]
+    return np.ascontiguousarray(img)
+
+
+def test_jpeg_approximation_matches_pil_and_passes_gradients():
+    img = _photo(128, 128).astype(np.float32) / 255
+    ref = metrics.jpeg(img, 80)
+    t = torch.from_numpy(img).permute(2, 0, 1)[None].requires_grad_(True)
+    out = transforms.jpeg(t, 80)
+    ours = out[0].permute(1, 2, 0).detach().numpy()
+    assert np.abs(ours - ref).mean() < 0.6 * np.abs(img - ref).mean()  # much closer to PIL than no JPEG
+    out.sum().backward()
+    assert t.grad is not None and float(t.grad.abs().mean()) > 0.1
+
+
+def test_resize_and_blur_are_differentiable():
+    t = torch.rand(1, 3, 64, 64, requires_grad=True)
+    transforms.gaussian_blur(transforms.resize(t, (40, 40)), 0.8).sum().backward()
+    assert t.grad.shape == t.shape and float(t.grad.abs().sum()) > 0
+
+
+def test_views_follow_robustness():
+    rng = random.Random(0)
+    levels = [(64, 96), (128, 192)]
+    for _ in range(50):
+        v = transforms.sample_view(rng, levels, 64, ["crop"])
+        assert v.level == 1 and not v.flip and not v.jpeg_quality and not v.noise and not v.blur
+        assert v.size == (64, 64) and v.top % 32 == 0 and v.left % 32 == 0
+    views = [transforms.sample_view(rng, levels, 64, ["resize", "flip", "jpeg"]) for _ in range(80)]
+    assert {v.level for v in views} == {0, 1}
+    assert any(v.flip for v in views) and all(v.jpeg_quality == 0 or 70 <= v.jpeg_quality <= 95 for v in views)
+
+
+@pytest.mark.parametrize("name", BUILTIN_TARGETS)
+def test_builtin_targets(name):
+    assert name in targets.BUILTIN
+    t = targets.make_target(name, 70, 90, seed=3)
+    assert t.shape == (70, 90, 3) and t.dtype == np.float32
+    assert 0 <= t.min() and t.max() <= 1 and t.std() > 0.15  # busy, high contrast
+    np.testing.assert_array_equal(t, targets.make_target(name, 70, 90, seed=3))
+
+
+def test_user_image_target(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(_photo(40, 30)).save(tmp_path / "t.png")
+    t = targets.make_target(str(tmp_path / "t.png"), 100, 70)
+    assert t.shape == (100, 70, 3)
+    np.testing.assert_allclose(t[:40, :30], t[40:80, 30:60])  # tiled, not stretched
+    with pytest.raises(InputError, match="neither a built-in"):
+        targets.make_target(str(tmp_path / "missing.png"), 10, 10)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="cannot read"):
+        targets.make_target(str(tmp_path / "bad.png"), 10, 10)
+
+
+def test_budget_keeps_flat_areas_and_psnr():
+    img = np.full((128, 128, 3), 0.5, np.float32)
+    img[:, 64:] = np.random.default_rng(0).uniform(0.2, 0.8, (128, 64, 3))  # flat left, textured right
+    x = torch.from_numpy(img).permute(2, 0, 1)[None]
+    b = presets.INTENSITY["default"]
+    m = shaping.budget_map(x, torch.ones(1, 1, 128, 128), b)
+    assert float(m[..., :, :56].max()) <= b.flat + 1e-7
+    assert float(m[..., :, 70:].mean()) > 3 * b.flat
+    assert float(m.max()) <= b.linf + 1e-7
+    rms = float(m.square().mean().sqrt())
+    assert 10 * np.log10(1 / rms**2) >= b.psnr - 0.05
+    none = shaping.budget_map(x, torch.zeros(1, 1, 128, 128), b)
+    assert float(none.abs().max()) == 0
+
+
+def _run(img, seed, **kw):
+    work = px.split(img)
+    return optimize(work, Params(quality="fast", seed=seed, **kw), ["taef2", "taesana"],
+                    lambda f, m: None, lambda: None)
+
+
+def test_same_seed_same_perturbation():
+    img = _photo(64, 96)
+    a, b = _run(img, 5), _run(img, 5)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a).max() > 0
+    assert not np.array_equal(a, _run(img, 6))
+
+
+def test_robustness_subset_and_user_target_run(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(_photo(32, 32)).save(tmp_path / "t.png")
+    d = _run(_photo(64, 64), 0, robustness="crop", target=str(tmp_path / "t.png"))
+    assert d.shape == (64, 64, 3) and np.abs(d).max() > 0
