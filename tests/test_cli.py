@@ -208,8 +208,9 @@ def test_other_formats_kept(tmp_path, fmt, mode):
     imageio.write(tmp_path / f"out{ext}", got, info)
     with Image.open(tmp_path / f"out{ext}") as im:
         assert im.format == fmt and im.mode == mode
-        if fmt != "JPEG":
-            assert np.array_equal(np.asarray(im), px)
+        same = np.array_equal(np.asarray(im), px)
+        assert same == (fmt != "JPEG")
+    assert imageio.is_exact(fmt, got, info) == same  # decides whether the CLI measures the file again
 
 
 def test_palette_png_becomes_rgb(tmp_path):

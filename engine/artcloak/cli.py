@@ -98,10 +98,8 @@ def _add_param_options(p: argparse.ArgumentParser) -> None:
     for entry in schema():
         kind = {"int": int, "str": str}[entry["type"]]
         help_text = entry["help"]
-        if entry["choices"] and entry["name"] not in help_text:
+        if entry["default"] != "":
             help_text += f" (default: {entry['default']})"
-        else:
-            help_text += f" Default: {entry['default']!r}."
         closed = entry["choices"] and entry["name"] in ("intensity", "quality")
         metavar = "|".join(entry["choices"]) if closed else entry["name"].upper()
         group.add_argument(f"--{entry['name'].replace('_', '-')}", dest=f"param_{entry['name']}", type=kind,
@@ -153,7 +151,6 @@ def _same_file(a: Path, b: Path) -> bool:
 def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_train: bool,
                  notice: str | None, progress: Bar) -> dict:
     """Protect one file into `dst` (atomically); returns the per-file record."""
-    import numpy as np
 
     from . import imageio, metadata, metrics
     from . import pixels as px
@@ -178,14 +175,15 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
     notes = info.notes + imageio.write(dst, result.pixels, info, out_fmt, do_not_train, notice)
     record: dict = {"input": str(src), "output": str(dst), "ok": True, "format": out_fmt, "notes": notes,
                     "metadata": {"do_not_train": do_not_train}, "report": result.report}
-    written, winfo = imageio.read(dst)
-    if written.shape != result.pixels.shape or not np.array_equal(written, result.pixels):
+    if not imageio.is_exact(out_fmt, result.pixels, info):
         # a lossy format (or fewer bits): measure what the written file keeps, as it will be read back
         progress(0.98, "measuring the written file")
+        written, _ = imageio.read(dst)
         models = result.report.get("models_used") or list(result.report.get("models", {}))
         record["as_written"] = metrics.measure(px.to_float_rgb(pixels), px.to_float_rgb(written), models,
                                                seed=params.seed, transforms={}, lpips=False)
-    record["metadata"] = metadata.read_do_not_train(winfo.xmp)
+    xmp = metadata.do_not_train_xmp(info.xmp, notice) if do_not_train else info.xmp
+    record["metadata"] = metadata.read_do_not_train(xmp)
     record["seconds"] = round(time.time() - t0, 2)
     return record
 

@@ -306,6 +306,17 @@ def encode(pixels: np.ndarray, info: ImageInfo, fmt: str, xmp: str | None) -> tu
     return buf.getvalue(), notes
 
 
+def is_exact(fmt: str, pixels: np.ndarray, info: ImageInfo) -> bool:
+    """Whether writing `pixels` as `fmt` stores them exactly (no compression loss, no fewer bits)."""
+    if fmt == "PNG":
+        return pixels.dtype in (np.uint8, np.uint16)
+    if fmt == "TIFF":
+        return pixels.dtype == np.uint8 or pixels.shape[2] == 1
+    if fmt == "WEBP":
+        return pixels.dtype == np.uint8 and (info.lossless or info.format != "WEBP")
+    return False
+
+
 def _png_chunks_from(info: ImageInfo) -> list[pngcodec.Chunk]:
     """ICC, EXIF and text of a non-PNG source as PNG chunks (iCCP, eXIf)."""
     import zlib

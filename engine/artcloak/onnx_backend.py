@@ -98,6 +98,9 @@ def ort_forward(module: nn.Module, in_channels: int, path: Path) -> Forward:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    # idle worker threads sleep instead of spinning: no gain for these large convolutions, and a
+    # busy laptop (or the optimizer's own threads) is not slowed down by them
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if not path.is_file():
         export(module, in_channels, path)
     try:

@@ -33,7 +33,8 @@ from .pixels import Work
 class Tuning:
     """Knobs kept in one place for the benchmark's experiments; defaults are the measured choice."""
 
-    objective: str = "target"  # "target": toward the target's latents; "away": from the clean latents
+    objective: str = "target"  # "target": toward the target's latents; "away": from the clean latents; "mix"
+    smooth: tuple[float, ...] = ()  # gradient weights at 1, 1/2, 1/4 ... resolution: favours coherent signs
     update: str = "adam"  # "adam" or "sign"
     weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
     overrides: dict = field(default_factory=dict)  # Search/Budget field overrides, for experiments
@@ -148,21 +149,22 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         loss = 0.0
         for name in encs.names:
             z = encs.encode(name, v)
-            if tuning.objective == "target":
+            term = 0.0
+            if tuning.objective in ("target", "mix"):
                 ref = encs.level_latent(name, view.level, lambda: transforms.resize(target_img, lvl))
                 zt = encs.latent_crop(name, ref, view)
-                term = F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
-            else:
+                term = term + F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
+            if tuning.objective in ("away", "mix"):
                 ref = encs.level_latent(name, -1 - view.level, lambda: transforms.resize(x, lvl))
                 z0 = encs.latent_crop(name, ref, view)
-                term = -F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+                term = term - F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
             loss = loss + encs.weights[name] * term
         if delta.grad is not None:
             delta.grad = None
         loss.backward()
         lr = search.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         with torch.no_grad():
-            g = delta.grad
+            g = _smooth(delta.grad, tuning.smooth) if tuning.smooth else delta.grad
             if tuning.update == "sign":
                 u = g.sign()
             else:
@@ -181,6 +183,20 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             d = _carry_to_full(d, full, editable_full, budget)
         d = ((full + d).clamp(0, 1) - full) * editable_full
         return d[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _smooth(g: torch.Tensor, weights: tuple[float, ...]) -> torch.Tensor:
+    """Sum of the gradient seen at several coarser resolutions: steps toward spatially coherent
+    perturbations, which survive downscaling and JPEG and beat random signs of the same size."""
+    out = weights[0] * g
+    h, w = g.shape[-2:]
+    for i, wt in enumerate(weights[1:], start=1):
+        k = 2**i
+        if min(h, w) < 2 * k:
+            break
+        out = out + wt * F.interpolate(F.avg_pool2d(g, k, ceil_mode=True), scale_factor=k, mode="bilinear",
+                                        align_corners=False)[..., :h, :w]
+    return out
 
 
 def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor, budget: presets.Budget) -> torch.Tensor:

@@ -89,8 +89,12 @@ class Gimp3:
         for d in os.environ.get("ARTCLOAK_MODELS", "").split(os.pathsep):
             if d and Path(d).is_dir():
                 paths.append(str(Path(d).resolve()) + ":ro")
-        # never shadow the chroot's own system folders
-        return [p for p in _outermost(paths) if _bare(p) not in ("/", "/usr", "/var", "/var/tmp")]
+        system = ("/", "/usr", "/var", "/var/tmp", "/bin", "/lib")
+        if str(Path(sys.base_prefix)) in system:
+            raise RuntimeError(
+                f"the engine venv's Python lives in {sys.base_prefix}, which the Debian 13 chroot has its "
+                "own of: build the venv from a Python installed elsewhere (pyenv, /opt) or use Debian 13")
+        return [p for p in _outermost(paths) if _bare(p) not in system]  # never shadow the chroot's own
 
     def _gimprc(self, gui: bool) -> Path:
         rc = self.work / "gimprc"  # GIMP rewrites it at exit: written fresh for every run

@@ -153,6 +153,11 @@ def s_u16(rec, path, quality):
     protect(rec, path, "Y' u16", params={"quality": quality}, copies=1)
 
 
+def s_linear(rec, path, quality, select=None):
+    """A linear-light 8-bit image: goes to the engine as perceptual float (not run by the tests)."""
+    protect(rec, path, "RGBA u8", select=select, precision="U8_LINEAR", params={"quality": quality})
+
+
 def s_batch(rec, inputs, out_dir, quality):
     t = time.time()
     rec["status"], values, rec["error"] = call(
@@ -180,8 +185,8 @@ def s_pdb(rec):
     rec["args"] = [p.name for p in PDB.lookup_procedure("python-fu-protect-from-ai").get_arguments()]
 
 
-SCENARIOS = {"rgb": s_rgb, "u16": s_u16, "batch": s_batch, "broken": s_broken, "indexed": s_indexed,
-             "pdb": s_pdb}
+SCENARIOS = {"rgb": s_rgb, "u16": s_u16, "linear": s_linear, "batch": s_batch, "broken": s_broken,
+             "indexed": s_indexed, "pdb": s_pdb}
 
 for name, args in JOB["scenarios"]:
     rec = RESULTS["scenarios"][name] = {}

@@ -203,6 +203,9 @@ def run_protect(procedure, run_mode, image, drawables, config, run_data):
     except client.EngineError as e:
         Gimp.progress_end()
         return error(procedure, engine_error_text(e))
+    except Exception as e:  # a bug or an unreadable layer: still an error message, image untouched
+        Gimp.progress_end()
+        return error(procedure, f"artcloak could not protect the layer: {type(e).__name__}: {e}")
     progress.end()
 
     # 2. then the image, in one undo group: one Undo removes every new layer
