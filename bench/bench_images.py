@@ -13,7 +13,8 @@ def illustration(size: int = 1024, seed: int = 0) -> np.ndarray:
     im = Image.new("RGB", (size, size), (236, 228, 210))
     d = ImageDraw.Draw(im)
     s = size / 1024
-    d.rectangle([0, int(700 * s), size, size], fill=(120, 170, 90), outline=(30, 30, 30), width=max(1, int(6 * s)))
+    d.rectangle([0, int(700 * s), size, size], fill=(120, 170, 90), outline=(30, 30, 30),
+                width=max(1, int(6 * s)))
     d.ellipse([int(650 * s), int(80 * s), int(900 * s), int(330 * s)], fill=(250, 200, 60),
               outline=(40, 30, 20), width=max(1, int(6 * s)))
     for _ in range(9):

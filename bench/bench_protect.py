@@ -34,11 +34,11 @@ def _peak_rss_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
-def pgd_baseline(rgb: np.ndarray, eps: float, steps: int, target: str = "mosaic", seed: int = 0) -> np.ndarray:
+def pgd_baseline(rgb: np.ndarray, eps: float, steps: int, target: str = "mosaic",
+                 seed: int = 0) -> np.ndarray:
     """Plain PGD on taef2 (whole image, no transforms, uniform L-inf eps) toward the target's latents."""
     import torch
     import torch.nn.functional as F
-
     from artcloak.models import load_encoder
     from artcloak.targets import make_target
 
@@ -64,7 +64,6 @@ def pgd_baseline(rgb: np.ndarray, eps: float, steps: int, target: str = "mosaic"
 def run_job(job: dict) -> dict:
     """One measured run (inside its own subprocess)."""
     import bench_images
-
     from artcloak import Params, metrics, protect
     from artcloak import pixels as px
 
@@ -113,8 +112,8 @@ def spawn(job: dict) -> dict:
 
 def row(label: str, r: dict) -> str:
     p = r["report"]["perceptual"]
-    cells = [f"{label:<26}", f"{r['time']:6.1f}", f"{r['rss_mb']:6.0f}", f"{p['psnr']:6.2f}", f"{p['ssim']:.4f}",
-             f"{p['flat_change']:5.2f}"]
+    cells = [f"{label:<26}", f"{r['time']:6.1f}", f"{r['rss_mb']:6.0f}", f"{p['psnr']:6.2f}",
+             f"{p['ssim']:.4f}", f"{p['flat_change']:5.2f}"]
     for m in ("taef2", "taesana"):
         fig = r["report"]["models"].get(m, {})
         for f in FIGS:

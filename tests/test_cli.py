@@ -218,3 +218,12 @@ def test_palette_png_becomes_rgb(tmp_path):
         tmp_path / "p.png")
     px, info = imageio.read(tmp_path / "p.png")
     assert px.shape[2] == 3 and info.notes and "palette" in info.notes[0]
+
+
+def test_alpha_into_jpeg_is_refused_before_any_work(tmp_path, capsys):
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 4), np.uint8), "RGBA").save(img)
+    assert cli.main(["protect", str(img), "-o", str(tmp_path / "a.jpg"), "--json"]) == 1
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["kind"] == "input" and "alpha" in rec["error"] and "PNG" in rec["hint"]
+    assert not (tmp_path / "a.jpg").exists()

@@ -1,5 +1,8 @@
 """The real installer (install_scripts/install.py), run as a user would, into temporary homes.
 
+It runs from a copy of the checkout made once per session (as from an unpacked download; edits to
+the working tree during the session cannot change what is being installed).
+
 One real engine environment is built per session (offline, from a wheel folder: torch 2.13.0 CPU
 and the engine's dependencies) and reused; the other layouts (macOS, Windows, Flatpak, Snap, GIMP
 2.10) point --engine-python at it, so they cost well under a second each.
@@ -19,21 +22,35 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-INSTALLER = REPO / "install_scripts" / "install.py"
+SRC = REPO  # replaced by the session's copy of the checkout (fixture `checkout`)
 TORCH = "torch==2.13.0"  # the CPU wheel on this disk; any other spec may pull a CUDA build
 SCRUB = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "APPDATA", "LOCALAPPDATA",
          "ARTCLOAK_MODELS", "ARTCLOAK_ENGINE_PYTHON", "ARTCLOAK_CONFIG", "ARTCLOAK_CACHE", "PYTHONPATH")
 
 
-def load_installer():
-    spec = importlib.util.spec_from_file_location("artcloak_install", INSTALLER)
+def load_installer(root: Path):
+    spec = importlib.util.spec_from_file_location("artcloak_install", root / "install_scripts" / "install.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-inst = load_installer()
+inst = load_installer(REPO)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout(tmp_path_factory):
+    """What a user downloads: the installer, the engine and the plug-ins, frozen for this session."""
+    global SRC, inst
+    d = tmp_path_factory.mktemp("checkout")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, d / name)
+    for name in ("engine", "plugin", "install_scripts"):
+        shutil.copytree(REPO / name, d / name, ignore=skip)
+    SRC, inst = d, load_installer(d)
+    return d
 
 
 def home_env(home: Path, **extra: str) -> dict:
@@ -50,7 +67,8 @@ def home_env(home: Path, **extra: str) -> dict:
 
 def run_installer(home: Path, *args: str, python: str = sys.executable, env: dict | None = None,
                   expect: int = 0, timeout: int = 600) -> str:
-    out = subprocess.run([python, str(INSTALLER), *args], env=env or home_env(home), capture_output=True,
+    installer = SRC / "install_scripts" / "install.py"
+    out = subprocess.run([python, str(installer), *args], env=env or home_env(home), capture_output=True,
                          text=True, timeout=timeout)
     text = out.stdout + out.stderr
     assert out.returncode == expect, f"installer exit {out.returncode}, expected {expect}:\n{text[-6000:]}"
@@ -76,7 +94,7 @@ def make_gimp_dirs(home: Path, *rel: str) -> None:
 
 
 def fronts(kind: str) -> list[str]:
-    folder = REPO / "plugin" / kind
+    folder = SRC / "plugin" / kind
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name != "__pycache__")
 
 
@@ -87,8 +105,8 @@ def check_front(folder: Path, name: str, shebang: str, engine_python: Path, mode
     assert main.stat().st_mode & 0o111, f"{main} is not executable"
     assert main.read_text(encoding="utf-8").splitlines()[0] == shebang
     kind = "gimp3" if shebang.endswith("python3") else "gimp2"
-    for src in (REPO / "plugin" / "common").iterdir():
-        own = REPO / "plugin" / kind / name / src.name
+    for src in (SRC / "plugin" / "common").iterdir():
+        own = SRC / "plugin" / kind / name / src.name
         if src.is_file() and src.suffix != ".pyc":
             expected = own if own.is_file() else src
             assert (folder / name / src.name).read_bytes() == expected.read_bytes()
@@ -157,11 +175,10 @@ def installed(session_install) -> Session:
 def test_data_folder_rules_match_the_engine_and_the_client():
     from artcloak.models.loader import user_data_dir
 
-    sys.path.insert(0, str(REPO / "plugin" / "common"))
-    try:
-        import artcloak_client
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location("_client_for_install_test",
+                                                  SRC / "plugin" / "common" / "artcloak_client.py")
+    artcloak_client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(artcloak_client)
     layout = inst.Layout(inst.this_platform(), Path.home(), dict(os.environ))
     assert layout.data_dir() == user_data_dir()
     assert Path(artcloak_client.user_data_dir()) == layout.data_dir()
@@ -220,6 +237,14 @@ def test_engine_runs_through_the_installed_plugin_config(installed):
     assert str(folder) in result["cfg"], result
     assert result["n"] == 40 * 32 * 3 and result["changed"] > 0 and result["progress"] > 0
     assert result["models"] and set(result["models"]) <= {"taef2", "taesana"}
+
+
+def test_check_command_protects_through_the_install(installed, tmp_path):
+    """The README's second command: a tiny protection through the installed engine's worker."""
+    out = run_installer(installed.home, "--check", env=installed.env)
+    assert "OK: the engine works" in out and "taef2" in out
+    out = run_installer(tmp_path, "--check", expect=1)  # nothing installed in this home
+    assert "run the installer first" in out
 
 
 def test_second_run_changes_nothing(installed):

@@ -4,7 +4,6 @@ import random
 import numpy as np
 import pytest
 import torch
-
 from artcloak import InputError, Params, metrics, presets, shaping, targets, transforms
 from artcloak import pixels as px
 from artcloak.optimize import optimize
@@ -44,7 +43,8 @@ def test_views_follow_robustness():
         assert v.size == (64, 64) and v.top % 32 == 0 and v.left % 32 == 0
     views = [transforms.sample_view(rng, levels, 64, ["resize", "flip", "jpeg"]) for _ in range(80)]
     assert {v.level for v in views} == {0, 1}
-    assert any(v.flip for v in views) and all(v.jpeg_quality == 0 or 70 <= v.jpeg_quality <= 95 for v in views)
+    assert any(v.flip for v in views)
+    assert all(v.jpeg_quality == 0 or 70 <= v.jpeg_quality <= 95 for v in views)
 
 
 @pytest.mark.parametrize("name", BUILTIN_TARGETS)
@@ -92,7 +92,7 @@ def _run(img, seed, **kw):
 
 
 def test_same_seed_same_perturbation():
-    img = _photo(64, 96)
+    img = _photo(48, 64)
     a, b = _run(img, 5), _run(img, 5)
     np.testing.assert_array_equal(a, b)
     assert np.abs(a).max() > 0

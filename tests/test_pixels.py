@@ -1,7 +1,6 @@
 """Format conversion: every supported layout and sample format round-trips; alpha is never touched."""
 import numpy as np
 import pytest
-
 from artcloak import InputError
 from artcloak import pixels as px
 

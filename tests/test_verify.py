@@ -16,8 +16,17 @@ def _pair(h: int = 96, w: int = 112, sigma: float = 4 / 255):
 @pytest.fixture(scope="module")
 def report(models_dir):
     orig, prot = _pair()
-    return verify.verify_arrays(np.rint(orig * 255).astype(np.uint8), np.rint(prot * 255).astype(np.uint8),
-                                lpips=True)
+    calls = []
+    rep = verify.verify_arrays(np.rint(orig * 255).astype(np.uint8), np.rint(prot * 255).astype(np.uint8),
+                               lpips=True, progress=lambda f, m: calls.append((f, m)))
+    rep["_progress"] = calls
+    return rep
+
+
+def test_progress_is_reported_in_order(report):
+    fractions = [f for f, _ in report["_progress"]]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("taef2: jpeg75" in m for _, m in report["_progress"])
 
 
 def test_report_keys_as_in_architecture(report):

@@ -224,7 +224,8 @@ def views_of(transforms: dict[str, Callable] | None, side: int = EVAL_SIDE) -> d
 
 def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
                   transforms: dict[str, Callable] | None = None,
-                  seed: int = 0, side: int = EVAL_SIDE, backend: str = "onnxruntime") -> dict[str, float]:
+                  seed: int = 0, side: int = EVAL_SIDE, backend: str = "onnxruntime",
+                  on_view: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """latent_shift, noise_ratio and amplification (where a decoder exists) for one model, clean and
     after each transform (keys `after.<name>.<figure>`). Transforms must be deterministic (the same
     noise for every image they see), so that T(x') - T(x) is the perturbation's effect alone."""
@@ -233,7 +234,10 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
     noisy = np.clip(orig + random_sign(delta, seed), 0, 1).astype(np.float32)
     out: dict[str, float] = {}
-    for prefix, view in views_of(transforms, side).items():
+    views = views_of(transforms, side)
+    for i, (prefix, view) in enumerate(views.items()):
+        if on_view is not None:
+            on_view(i, len(views))
         z0, z1, zn = (net.encode(_nchw(view(im))) for im in (orig, prot, noisy))
         moved = _norm(z1 - z0)
         out[prefix + "latent_shift"] = round(moved / max(_norm(z0), 1e-12), 5)

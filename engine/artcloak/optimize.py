@@ -33,8 +33,9 @@ from .pixels import Work
 class Tuning:
     """Knobs kept in one place for the benchmark's experiments; defaults are the measured choice."""
 
-    objective: str = "target"  # "target": toward the target's latents; "away": from the clean latents; "mix"
-    smooth: tuple[float, ...] = ()  # gradient weights at 1, 1/2, 1/4 ... resolution: favours coherent signs
+    objective: str = "mix"  # "target": toward the target's latents; "away": from the clean latents; "mix"
+    # gradient weights at full, 1/2, 1/4, 1/8 resolution: steps toward coherent signs
+    smooth: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     update: str = "adam"  # "adam" or "sign"
     weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
     overrides: dict = field(default_factory=dict)  # Search/Budget field overrides, for experiments
@@ -151,11 +152,11 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             z = encs.encode(name, v)
             term = 0.0
             if tuning.objective in ("target", "mix"):
-                ref = encs.level_latent(name, view.level, lambda: transforms.resize(target_img, lvl))
+                ref = encs.level_latent(name, view.level, lambda lvl=lvl: transforms.resize(target_img, lvl))
                 zt = encs.latent_crop(name, ref, view)
                 term = term + F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
             if tuning.objective in ("away", "mix"):
-                ref = encs.level_latent(name, -1 - view.level, lambda: transforms.resize(x, lvl))
+                ref = encs.level_latent(name, -1 - view.level, lambda lvl=lvl: transforms.resize(x, lvl))
                 z0 = encs.latent_crop(name, ref, view)
                 term = term - F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
             loss = loss + encs.weights[name] * term
@@ -199,7 +200,8 @@ def _smooth(g: torch.Tensor, weights: tuple[float, ...]) -> torch.Tensor:
     return out
 
 
-def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor, budget: presets.Budget) -> torch.Tensor:
+def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor,
+                   budget: presets.Budget) -> torch.Tensor:
     """Upsample the working-resolution perturbation; keep the L-inf and flat-area caps at full res."""
     up = F.interpolate(d, size=full.shape[-2:], mode="bilinear", align_corners=False)
     flat = shaping.local_std(full) < shaping.FLAT_STD

@@ -59,7 +59,8 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget, trie
     change past the preset's promise (rare: the optimizer already saw its own rounding)."""
     import torch
 
-    flat = (shaping.local_std(torch.from_numpy(work.rgb).permute(2, 0, 1)[None]) < shaping.FLAT_STD)[0, 0].numpy()
+    rgb = torch.from_numpy(work.rgb).permute(2, 0, 1)[None]
+    flat = (shaping.local_std(rgb) < shaping.FLAT_STD)[0, 0].numpy()
     out = px.merge(work, delta)
     for _ in range(tries):
         diff = px.to_float_rgb(out) - work.rgb

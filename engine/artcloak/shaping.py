@@ -46,7 +46,8 @@ def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
 
 
-def _scaled(shape: torch.Tensor, flat: torch.Tensor, editable: torch.Tensor, k: float, b: Budget) -> torch.Tensor:
+def _scaled(shape: torch.Tensor, flat: torch.Tensor, editable: torch.Tensor, k: float,
+            b: Budget) -> torch.Tensor:
     out = (k * shape).clamp(max=b.linf)
     out = torch.where(flat, out.clamp(max=b.flat), out)
     return out * editable

@@ -159,7 +159,8 @@ def degrade(x: torch.Tensor, view: View, gen: torch.Generator) -> torch.Tensor:
     if view.blur:
         x = gaussian_blur(x, view.blur)
     if view.noise:
-        x = (x + view.noise * torch.randn(x.shape, generator=gen, device="cpu").to(x.device, x.dtype)).clamp(0, 1)
+        n = torch.randn(x.shape, generator=gen, device="cpu").to(x.device, x.dtype)
+        x = (x + view.noise * n).clamp(0, 1)
     if view.jpeg_quality:
         x = jpeg(x.clamp(0, 1), view.jpeg_quality)
     return x

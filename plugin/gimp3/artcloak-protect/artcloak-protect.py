@@ -49,7 +49,7 @@ def _arg_name(name):
 def add_engine_arguments(procedure):
     """One GIMP argument per engine parameter; presets (non-advanced choices) become choice boxes."""
     for p in client.load_schema():
-        name, label, help_ = _arg_name(p["name"]), p["label"], p["help"]
+        name, label, help_ = _arg_name(p["name"]), "_" + p["label"], p["help"]  # "_": the dialog's mnemonic
         if p["type"] == "int":
             lo = int(p["min"]) if p.get("min") is not None else -2**31
             hi = int(p["max"]) if p.get("max") is not None else 2**31 - 1
@@ -217,6 +217,8 @@ def run_protect(procedure, run_mode, image, drawables, config, run_data):
             new = layer.copy()
             image.insert_layer(new, layer.get_parent(), image.get_item_position(layer))
             new.set_name(layer.get_name() + SUFFIX)
+            if new.get_lock_content():  # the copy of a locked layer is locked too: it is ours to fill
+                new.set_lock_content(False)
             pixels.write_through_selection(new, rect, babl, out)
             entry = {"layer": layer.get_name(), "new_layer": new.get_name(), "region": list(rect),
                      "report": report}
@@ -266,6 +268,9 @@ def run_verify(procedure, run_mode, image, drawables, config, run_data):
     interactive = run_mode == Gimp.RunMode.INTERACTIVE
     orig, prot = _pick_layers(image, drawables, config)
     if interactive and (orig is None or prot is None):
+        layers = [d for d in drawables if isinstance(d, Gimp.Layer)]
+        if orig is None and prot is None and len(layers) == 1:
+            orig = layers[0]  # a good first guess for the dialog
         if orig is not None:
             config.set_property("original", orig)
         if prot is not None:
@@ -380,8 +385,8 @@ class ArtcloakPlugIn(Gimp.PlugIn):
                 "JPEG, resizing, ...), compared with plain noise, and the visible cost. Without arguments "
                 "it takes two selected layers, or one '... (protected)' layer and the layer it came from.",
                 name)
-            proc.add_layer_argument("original", "Original", "The unprotected layer", True, RW)
-            proc.add_layer_argument("protected", "Protected", "The protected layer", True, RW)
+            proc.add_layer_argument("original", "_Original", "The unprotected layer", True, RW)
+            proc.add_layer_argument("protected", "_Protected", "The protected layer", True, RW)
             proc.add_string_return_value("report", "Report", "The verification report as JSON", "", RW)
             proc.add_string_return_value("report-text", "Report text", "The report as shown to users", "", RW)
         else:

@@ -23,8 +23,9 @@ except (ImportError, ValueError):  # GIMP built without the GExiv2 typelib: no m
 PLUS_NS = "http://ns.useplus.org/ldf/xmp/1.0/"
 TDM_NS = "http://www.w3.org/ns/tdmrep/"
 DMI_PROHIBITED_AIML = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"
-CONSTRAINTS = ("This image was protected with artcloak. The rights holder does not allow its use for "
-               "training, fine-tuning or evaluating AI/ML models, nor text and data mining.")
+# No commas: GIMP 3.0.4 cuts a Lang Alt value at the first comma on its way to the exporter.
+CONSTRAINTS = ("Protected with artcloak. The rights holder does not allow the use of this image for AI/ML "
+               "training or for text and data mining.")
 TAGS = (
     ("Xmp.plus.DataMining", DMI_PROHIBITED_AIML),
     ("Xmp.plus.OtherConstraints", CONSTRAINTS),
