@@ -224,7 +224,8 @@ def test_engine_runs_through_the_installed_plugin_config(installed):
         "data = bytes((x * 7 + y * 3 + k * 60) % 256\n"
         "             for y in range(h) for x in range(w) for k in range(ch))\n"
         "seen = []\n"
-        "out, report = c.protect_pixels(data, w, h, ch, 'u8', {'quality': 'fast'},\n"
+        "params = {'quality': 'fast', 'models': 'taesana', 'robustness': ''}  # the quickest real run\n"
+        "out, report = c.protect_pixels(data, w, h, ch, 'u8', params,\n"
         "                               progress=lambda f, m: seen.append(f))\n"
         "print(json.dumps({'cfg': c.engine_config()['source'], 'n': len(out),\n"
         "                  'changed': sum(a != b for a, b in zip(out, data)),\n"
@@ -236,7 +237,7 @@ def test_engine_runs_through_the_installed_plugin_config(installed):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert str(folder) in result["cfg"], result
     assert result["n"] == 40 * 32 * 3 and result["changed"] > 0 and result["progress"] > 0
-    assert result["models"] and set(result["models"]) <= {"taef2", "taesana"}
+    assert result["models"] == ["taesana"]
 
 
 def test_check_command_protects_through_the_install(installed, tmp_path):

@@ -385,8 +385,8 @@ class ArtcloakPlugIn(Gimp.PlugIn):
                 "JPEG, resizing, ...), compared with plain noise, and the visible cost. Without arguments "
                 "it takes two selected layers, or one '... (protected)' layer and the layer it came from.",
                 name)
-            proc.add_layer_argument("original", "_Original", "The unprotected layer", True, RW)
-            proc.add_layer_argument("protected", "_Protected", "The protected layer", True, RW)
+            proc.add_layer_argument("original", "Original _layer", "The unprotected layer", True, RW)
+            proc.add_layer_argument("protected", "_Protected layer", "The protected layer", True, RW)
             proc.add_string_return_value("report", "Report", "The verification report as JSON", "", RW)
             proc.add_string_return_value("report-text", "Report text", "The report as shown to users", "", RW)
         else:
