@@ -142,7 +142,7 @@ class Session:
                        ".config/GIMP/2.8")
         (home / ".config/GIMP/2.10/plug-ins/someone-else/someone-else.py").write_text("# not ours\n")
         self.before = snapshot(home)
-        wheels = self.wheels()
+        wheels = self.wheels_dir = self.wheels()
         # offline from the wheel folder alone: no pip config, no other index or find-links
         env = home_env(home, PIP_CONFIG_FILE=os.devnull)
         for k in [k for k in env if k.startswith("PIP_") and k != "PIP_CONFIG_FILE"]:
@@ -163,8 +163,11 @@ class Session:
 def session_install(tmp_path_factory, models_dir):
     s = Session(tmp_path_factory, models_dir)
     yield s
-    if s.home is not None:  # a failed run: don't keep a 1 GB environment in pytest's temp folders
+    # pytest keeps its last temp folders: don't leave a 1 GB environment or 200 MB of wheels there
+    if s.home is not None:
         shutil.rmtree(s.home, ignore_errors=True)
+    if getattr(s, "wheels_dir", None):
+        shutil.rmtree(s.wheels_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from artcloak.errors import ModelError
 from artcloak.models import MODELS, available_models, load_decoder, load_encoder, resolve_models
 from artcloak.models.loader import git_blob_id

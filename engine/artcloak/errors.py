@@ -20,7 +20,8 @@ class InputError(ArtcloakError):
 class ModelError(ArtcloakError):
     """Surrogate weights missing, corrupt or failing their pinned hash."""
 
-    hint = "Run the installer again (install_scripts/install.sh or install.ps1) to download the model weights."
+    hint = ("Run the installer again (install_scripts/install.sh or install.ps1) "
+            "to download the model weights.")
 
 
 class Cancelled(ArtcloakError):

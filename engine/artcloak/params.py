@@ -39,7 +39,8 @@ class Params:
         "Robustness", "Comma-separated transforms the protection must survive: "
         f"{', '.join(ROBUSTNESS)}.", ROBUSTNESS, advanced=True))
     seed: int = field(default=0, metadata=_meta(
-        "Seed", "Random seed: the same seed and input give the same result.", lo=0, hi=2**31 - 1, advanced=True))
+        "Seed", "Random seed: the same seed and input give the same result.",
+        lo=0, hi=2**31 - 1, advanced=True))
 
     def __post_init__(self) -> None:
         self.validate()
@@ -53,7 +54,8 @@ class Params:
             raise InputError("target must be a built-in texture name or an image path")
         bad = [r for r in self.robustness_list if r not in ROBUSTNESS]
         if bad:
-            raise InputError(f"unknown robustness transform(s) {', '.join(bad)}; known: {', '.join(ROBUSTNESS)}")
+            raise InputError(f"unknown robustness transform(s) {', '.join(bad)}; "
+                             f"known: {', '.join(ROBUSTNESS)}")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise InputError(f"seed must be an integer from 0 to {2**31 - 1}")
 

@@ -72,7 +72,8 @@ def find_file(spec: WeightFile) -> FoundFile:
             if found.verified:
                 return found
             bad = bad or found
-    return bad or FoundFile(spec, None, False, f"{spec.filename} not found in {os.pathsep.join(map(str, search_path()))}")
+    searched = os.pathsep.join(map(str, search_path()))
+    return bad or FoundFile(spec, None, False, f"{spec.filename} not found in {searched}")
 
 
 def _load_state(found: FoundFile) -> dict:

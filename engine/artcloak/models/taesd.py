@@ -25,7 +25,8 @@ def make_global_branch(ch: int) -> nn.Sequential:
     """1x1 expand, GroupNorm(4), ReLU, 1x1 project: image-wide context added before a block."""
     wide = ch * 4
     return nn.Sequential(
-        nn.Conv2d(ch, wide, 1, bias=False), nn.GroupNorm(4, wide), nn.ReLU(), nn.Conv2d(wide, ch, 1, bias=False)
+        nn.Conv2d(ch, wide, 1, bias=False), nn.GroupNorm(4, wide), nn.ReLU(),
+        nn.Conv2d(wide, ch, 1, bias=False),
     )
 
 
