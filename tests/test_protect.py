@@ -81,7 +81,7 @@ def test_progress_is_monotone_and_finishes():
     assert all(isinstance(m, str) and m for _, m in seen)
 
 
-FAST_STEPS = 10
+FAST_STEPS = 8
 
 
 def test_same_seed_same_output():
@@ -98,7 +98,7 @@ def test_real_effect_survives_jpeg():
     img = np.ascontiguousarray(data.astronaut()[::2, ::2])  # 256 x 256
     res = protect(img, FAST)
     f2 = res.report["models"]["taef2"]
-    assert f2["after.jpeg75.noise_ratio"] > 1.5, f2
+    assert f2["after.jpeg75.noise_ratio"] > 1.3, f2
     assert f2["noise_ratio"] > 1.5, f2
     assert res.report["models"]["taesana"]["noise_ratio"] > 1.5
     p = res.report["perceptual"]

@@ -70,7 +70,7 @@ def _level_sizes(h: int, w: int) -> list[tuple[int, int]]:
 
 
 class _Encoders:
-    """The frozen surrogate ensemble, with target latents cached per rescaled level."""
+    """The frozen surrogate ensemble (weights frozen, channels_last, autocast)."""
 
     def __init__(self, names: list[str], dev: torch.device, dtype: torch.dtype, weights: dict[str, float]):
         self.names = names
@@ -78,23 +78,24 @@ class _Encoders:
         self.nets = {n: load_encoder(n).to(dev).to(memory_format=torch.channels_last) for n in names}
         self.factor = {n: 32 if MODELS[n].f32 else 8 for n in names}
         self.weights = {n: weights.get(n, 1.0) for n in names}
-        self.cache: dict[tuple[str, int], torch.Tensor] = {}
 
     def encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.dev.type, dtype=self.dtype):
             return self.nets[name](x.contiguous(memory_format=torch.channels_last)).float()
 
-    def level_latent(self, name: str, key: int, image: Callable[[], torch.Tensor]) -> torch.Tensor:
-        if (name, key) not in self.cache:
-            with torch.no_grad():
-                self.cache[(name, key)] = self.encode(name, image())
-        return self.cache[(name, key)]
 
-    def latent_crop(self, name: str, z: torch.Tensor, view: transforms.View) -> torch.Tensor:
-        f = self.factor[name]
-        h, w = view.size
-        out = z[..., view.top // f: (view.top + h) // f, view.left // f: (view.left + w) // f]
-        return torch.flip(out, dims=[-1]) if view.flip else out
+def _view_of(img: torch.Tensor, view: transforms.View, levels: list[tuple[int, int]]) -> torch.Tensor:
+    """The view's crop, cut from the working image and resized on its own: the same pixels as cropping
+    the rescaled level, at the cost of the crop alone."""
+    hw, ww = img.shape[-2:]
+    lh, lw = levels[view.level]
+    sy, sx = lh / hw, lw / ww
+    ch, cw = view.size
+    y0, x0 = int(view.top / sy), int(view.left / sx)
+    y1 = min(hw, max(y0 + 1, round((view.top + ch) / sy)))
+    x1 = min(ww, max(x0 + 1, round((view.left + cw) / sx)))
+    out = transforms.resize(img[..., y0:y1, x0:x1], (ch, cw))
+    return torch.flip(out, dims=[-1]) if view.flip else out
 
 
 def optimize(work: Work, params: Params, models: list[str], progress: Callable[[float, str], None],
@@ -145,19 +146,18 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             q = torch.round(xp * quant) / quant
             xp = xp + (q - xp).detach()
         xp = xp.clamp(0, 1)
-        lvl = levels[view.level]
-        v = transforms.degrade(transforms.crop(transforms.resize(xp, lvl), view), view, gen)
+        v = transforms.degrade(_view_of(xp, view, levels), view, gen)
+        with torch.no_grad():  # what the view should become (target) and what it was (clean)
+            refs = [_view_of(r, view, levels) for r in (target_img, x)]
         loss = 0.0
         for name in encs.names:
             z = encs.encode(name, v)
+            with torch.no_grad():
+                zt, z0 = encs.encode(name, torch.cat(refs)).split(1)
             term = 0.0
             if tuning.objective in ("target", "mix"):
-                ref = encs.level_latent(name, view.level, lambda lvl=lvl: transforms.resize(target_img, lvl))
-                zt = encs.latent_crop(name, ref, view)
                 term = term + F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
             if tuning.objective in ("away", "mix"):
-                ref = encs.level_latent(name, -1 - view.level, lambda lvl=lvl: transforms.resize(x, lvl))
-                z0 = encs.latent_crop(name, ref, view)
                 term = term - F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
             loss = loss + encs.weights[name] * term
         if delta.grad is not None:

@@ -32,8 +32,8 @@ INTENSITY = {
 }
 
 QUALITY = {
-    "fast": Search(steps=10, crop=384, lr=0.5, quant_steps=2),
-    "default": Search(steps=36, crop=448, lr=0.35, quant_steps=6),
+    "fast": Search(steps=8, crop=320, lr=0.5, quant_steps=2),
+    "default": Search(steps=24, crop=384, lr=0.35, quant_steps=4),
     "max": Search(steps=120, crop=512, lr=0.25, quant_steps=12),
 }
 
