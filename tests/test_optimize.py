@@ -105,3 +105,15 @@ def test_robustness_subset_and_user_target_run(tmp_path):
     Image.fromarray(_photo(32, 32)).save(tmp_path / "t.png")
     d = _run(_photo(64, 64), 0, robustness="crop", target=str(tmp_path / "t.png"))
     assert d.shape == (64, 64, 3) and np.abs(d).max() > 0
+
+
+def test_limit_chroma_keeps_brightness_and_caps_colour():
+    from artcloak.shaping import limit_chroma
+
+    d = torch.tensor([0.04, -0.04, 0.01]).view(1, 3, 1, 1).expand(1, 3, 4, 4).clone()
+    cap = torch.full((1, 1, 4, 4), 0.04)
+    out = limit_chroma(d, cap, 0.25)
+    assert torch.allclose(out.mean(1), d.mean(1))  # brightness change untouched
+    chroma = out - out.mean(1, keepdim=True)
+    assert float(chroma.abs().max()) <= 0.25 * 0.04 + 1e-7
+    assert float((d - d.mean(1, keepdim=True)).abs().max()) > 0.25 * 0.04  # it did have to act

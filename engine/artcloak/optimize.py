@@ -175,7 +175,8 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
                 vh = m2 / (1 - 0.99 ** (step + 1))
                 u = mh / (vh.sqrt() + 1e-20)
             delta.sub_(lr * bmap * u)
-            delta.copy_(torch.maximum(torch.minimum(delta, bmap), -bmap))
+            delta.copy_(shaping.limit_chroma(torch.maximum(torch.minimum(delta, bmap), -bmap), bmap,
+                                             budget.chroma))
         progress((step + 1) / steps, f"step {step + 1}/{steps}, loss {float(loss.detach()):.4f}")
     check_cancel()
     with torch.no_grad():
@@ -207,4 +208,4 @@ def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor,
     flat = shaping.local_std(full) < shaping.FLAT_STD
     cap = torch.where(flat, torch.full_like(flat, budget.flat, dtype=up.dtype),
                       torch.full_like(flat, budget.linf, dtype=up.dtype))
-    return torch.maximum(torch.minimum(up, cap), -cap) * editable
+    return shaping.limit_chroma(torch.maximum(torch.minimum(up, cap), -cap), cap, budget.chroma) * editable

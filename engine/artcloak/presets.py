@@ -15,6 +15,7 @@ class Budget:
     linf: float  # L-inf cap on textured areas, [0, 1] units
     flat: float  # cap where the image is flat, [0, 1] units (1/255 is the visibility limit we promise)
     min_ssim: float  # shrink the budget until a random-sign perturbation of it keeps this SSIM
+    chroma: float = 0.35  # the part of the change that differs between channels, as a fraction of the cap
 
 
 @dataclass(frozen=True)

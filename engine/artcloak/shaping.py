@@ -95,3 +95,17 @@ def _subsample(x: torch.Tensor, *maps: torch.Tensor, side: int = 384):
     h, w = x.shape[-2:]
     t, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
     return tuple(a[..., t: t + side, left: left + side] for a in (x, *maps))
+
+
+def limit_chroma(d: torch.Tensor, cap: torch.Tensor, frac: float) -> torch.Tensor:
+    """Keep the colour part of a change (what differs between channels) under frac x the local cap.
+
+    The eye sees a colour fringe on a black outline long before it sees the same change in brightness.
+    """
+    if d.shape[1] == 1:
+        return d
+    luma = d.mean(1, keepdim=True)
+    chroma = d - luma
+    peak = chroma.abs().amax(1, keepdim=True)
+    # scale the colour vector rather than clip each channel: its mean stays 0, so brightness is kept
+    return luma + chroma * torch.clamp(cap * frac / peak.clamp_min(1e-12), max=1.0)
