@@ -95,6 +95,7 @@ def ort_forward(module: nn.Module, in_channels: int, path: Path) -> Forward:
     """An onnxruntime forward for `module`, exporting it to `path` first when not cached."""
     import onnxruntime as ort
 
+    ort.disable_telemetry_events()  # the engine sends nothing anywhere (a no-op on most platforms)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.intra_op_num_threads = max(1, torch.get_num_threads())
