@@ -5,6 +5,8 @@ need (weights, GIMP, exiftool, Python 2.7, ...). A test whose skip is legitimate
 with `@pytest.mark.ci_may_skip`.
 """
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,14 @@ def models_dir() -> Path:
     d = Path(os.environ["ARTCLOAK_MODELS"].split(os.pathsep)[0])
     assert (d / "taef2_encoder.pth").is_file(), f"real weights missing in {d}: CI must provide them"
     return d
+
+
+@pytest.fixture
+def engine(monkeypatch, tmp_path, models_dir) -> Path:
+    """The plug-ins' client pointed at this Python as the engine, its temp folders under tmp_path/t."""
+    monkeypatch.setenv("ARTCLOAK_ENGINE_PYTHON", sys.executable)
+    monkeypatch.delenv("ARTCLOAK_CONFIG", raising=False)
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    return tmp

@@ -5,7 +5,6 @@ in the suite; the client, the worker process, the engine and the weights behind 
 """
 import importlib.util
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +18,8 @@ import gimpfu  # noqa: E402  (the fake)
 
 
 @pytest.fixture
-def front(monkeypatch, tmp_path, models_dir):
+def front(engine):
     """The front freshly loaded (its register() calls captured), the engine = this Python."""
-    monkeypatch.setenv("ARTCLOAK_ENGINE_PYTHON", sys.executable)
-    monkeypatch.delenv("ARTCLOAK_CONFIG", raising=False)
-    tmp = tmp_path / "t"
-    tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     gimpfu.reset()
     spec = importlib.util.spec_from_file_location("artcloak_protect_gimp2", FRONT)
     module = importlib.util.module_from_spec(spec)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,17 +18,6 @@ sys.path.insert(0, str(ROOT / "plugin" / "common"))
 import artcloak_client as client  # noqa: E402
 
 FAST = {"quality": "fast", "models": "taesana"}
-
-
-@pytest.fixture
-def engine(monkeypatch, tmp_path, models_dir):
-    """The client pointed at this Python as the engine, with its temp folders under tmp_path/t."""
-    monkeypatch.setenv("ARTCLOAK_ENGINE_PYTHON", sys.executable)
-    monkeypatch.delenv("ARTCLOAK_CONFIG", raising=False)
-    tmp = tmp_path / "t"
-    tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    return tmp
 
 
 def rgba_image(h=40, w=32):

@@ -2,15 +2,15 @@
 
 Measuring needs many plain forwards (no gradients); onnxruntime runs them 2-3x faster than fp32
 torch on a CPU. Each encoder/decoder is exported once (opset 18, dynamic batch/height/width) into
-the user's cache folder under a name keyed by the sha256 of its weight file, so new weights never
-reuse a stale graph. Without onnxruntime, or when an export fails, the same nets run on torch.
+the user's cache folder under a name keyed by its weight file's pinned git blob id (the loader has
+just checked the file against it), so new weights never reuse a stale graph. Without onnxruntime,
+or when an export fails, the same nets run on torch.
 Set ARTCLOAK_BACKEND=torch to force torch.
 
 `nets(name)` returns the per-process cached pair: loading and hash-checking weights happens once.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import MODELS, find_file, load_decoder, load_encoder, search_path
+from .models import MODELS, load_decoder, load_encoder, search_path
 
 OPSET = 18
 Forward = Callable[[np.ndarray], np.ndarray]  # N x C x H x W float32 -> N x C' x H' x W' float32
@@ -52,14 +52,6 @@ def onnxruntime_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def torch_forward(module: nn.Module) -> Forward:
@@ -143,9 +135,7 @@ def _build(name: str, backend: str) -> Nets:
                 if module is None:
                     outs.append(None)
                     continue
-                path = find_file(wf).path
-                assert path is not None
-                key = sha256_file(path)[:20]
+                key = wf.git_blob[:20]  # load_encoder/load_decoder verified the file against it
                 graph = cache_dir() / "onnx" / f"{name}_{kind}-{key}-op{OPSET}.onnx"
                 outs.append(ort_forward(module, cin, graph))
             forwards, used = outs, "onnxruntime"
