@@ -8,6 +8,11 @@ Why it is shaped this way:
   Transformation, restricted to Params.robustness), so the effect survives what platforms do.
 - The perturbation is bounded per pixel by a texture-masking budget (shaping.budget_map): flat colour
   gets at most ~1/255, busy texture the most.
+- Steps follow the gradient's own shape, normalised per 16 px cell (Tuning.update "local"): Adam's
+  per-pixel normalisation turns every step into a random-looking sign pattern, which scores like
+  plain noise; the gradient's shape is what the encoders respond to beyond noise.
+- Before the last steps, the half of the changed pixels that helped least (or hurt) is dropped
+  (Tuning.prune): per unit of visible change, the rest moves the latents further.
 - The last steps see the output's own rounding (straight-through), so quantising to uint8/uint16
   keeps the protection.
 """
@@ -36,9 +41,10 @@ class Tuning:
     objective: str = "mix"  # "target": toward the target's latents; "away": from the clean latents; "mix"
     # gradient weights at full, 1/2, 1/4, 1/8 resolution: steps toward coherent signs
     smooth: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    update: str = "adam"  # "adam" or "sign"
+    update: str = "local"  # "local" (gradient per 16 px cell), "grad" (whole-image), "adam" or "sign"
     weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
     overrides: dict = field(default_factory=dict)  # Search/Budget field overrides, for experiments
+    prune: float = 0.5  # fraction of changed pixels that helped least (or hurt), dropped before the end
 
 
 def device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -138,8 +144,17 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     m2 = torch.zeros_like(delta)
     quant = work.scale if (at_full and work.source.dtype != np.float32) else 0.0
     steps = search.steps
+    score = torch.zeros(1, 1, hw, ww, device=dev)  # how much each pixel's change lowered the loss so far
     for step in range(steps):
         check_cancel()
+        if tuning.prune and step == steps - search.quant_steps:
+            with torch.no_grad():
+                seen = score != 0
+                sample = score[seen][:: max(1, int(seen.sum()) // 200_000)]
+                cut = torch.quantile(sample, tuning.prune) if sample.numel() else 0.0
+                keep = ((score > cut) | ~seen).float()
+                bmap = bmap * keep
+                delta.mul_(keep)
         view = transforms.sample_view(rng, levels, search.crop, robustness, align)
         xp = x + delta.expand(1, 3, hw, ww)
         if quant and step >= steps - search.quant_steps:
@@ -165,9 +180,19 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         loss.backward()
         lr = search.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         with torch.no_grad():
+            if tuning.prune and step >= steps // 3:
+                score.sub_((delta.grad * delta).sum(1, keepdim=True))
             g = _smooth(delta.grad, tuning.smooth) if tuning.smooth else delta.grad
             if tuning.update == "sign":
                 u = g.sign()
+            elif tuning.update == "grad":  # momentum on the raw gradient, normalised over the image
+                m1.mul_(0.9).add_(g, alpha=0.1)
+                u = m1 / m1.square().mean().sqrt().clamp_min(1e-30)
+            elif tuning.update == "local":  # normalised per 16 px cell: smooth shape, every region moves
+                m1.mul_(0.9).add_(g, alpha=0.1)
+                e = F.avg_pool2d(m1.square().mean(1, keepdim=True), 16, ceil_mode=True)
+                e = F.interpolate(e, scale_factor=16, mode="bilinear", align_corners=False)[..., :hw, :ww]
+                u = m1 / (e + 1e-3 * e.mean()).sqrt().clamp_min(1e-30)
             else:
                 m1.mul_(0.9).add_(g, alpha=0.1)
                 m2.mul_(0.99).add_(g * g, alpha=0.01)

@@ -33,9 +33,9 @@ INTENSITY = {
 }
 
 QUALITY = {
-    "fast": Search(steps=8, crop=320, lr=0.5, quant_steps=2),
-    "default": Search(steps=24, crop=384, lr=0.35, quant_steps=4),
-    "max": Search(steps=120, crop=512, lr=0.25, quant_steps=12),
+    "fast": Search(steps=8, crop=320, lr=1.0, quant_steps=2),
+    "default": Search(steps=24, crop=384, lr=1.0, quant_steps=4),
+    "max": Search(steps=120, crop=512, lr=0.6, quant_steps=12),
 }
 
 # Trainers resize to a short side of 512-1024; the perturbation lives at this working resolution.
