@@ -129,8 +129,13 @@ def row(label: str, r: dict) -> str:
         for f in FIGS:
             if m == "taesana" and f == "amplification":
                 continue
-            cells.append("/".join(f"{fig.get(v + f, float('nan')):.2f}" for v in VIEWS))
+            cells.append(by_view(fig, f))
     return " | ".join(cells)
+
+
+def by_view(figures: dict, name: str) -> str:
+    """One model's figure `name` clean / after jpeg75 / after resize512, as "1.23/1.45/2.67"."""
+    return "/".join(f"{figures.get(v + name, float('nan')):.2f}" for v in VIEWS)
 
 
 HEADER = (f"{'run':<26} | {'wall s':>6} | {'cpu s':>6} | {'RSS MB':>6} | {'PSNR':>6} | {'SSIM':>6} | "

@@ -24,8 +24,7 @@ from artcloak import pixels as px  # noqa: E402
 from artcloak.optimize import Tuning, optimize  # noqa: E402
 from artcloak.params import Params  # noqa: E402
 from bench_images import load  # noqa: E402
-
-VIEWS = ("", "after.jpeg75.", "after.resize512.")
+from bench_protect import EXACT_SIDE, by_view  # noqa: E402
 
 
 def main() -> None:
@@ -44,17 +43,14 @@ def main() -> None:
         delta = optimize(work, params, models, lambda f, m: None, lambda: None, tuning)
         spent = time.time() - t
         out = px.merge(work, delta)
-        r = metrics.measure(work.rgb, px.to_float_rgb(out), ["taef2", "taesana"], side=4096)
+        r = metrics.measure(work.rgb, px.to_float_rgb(out), ["taef2", "taesana"], side=EXACT_SIDE)
         p, m = r["perceptual"], r["models"]
         f2, sana = m["taef2"], m["taesana"]
         print(f"{name:12s} {spent:5.1f}s psnr {p['psnr']:.2f} ssim {p['ssim']:.4f} "
               f"flat {p['flat_change']:.2f} | taef2 shift {f2['latent_shift']:.3f} "
-              f"nr {_figs(f2, 'noise_ratio')} amp {_figs(f2, 'amplification')} "
-              f"| taesana nr {_figs(sana, 'noise_ratio')}", flush=True)
+              f"nr {by_view(f2, 'noise_ratio')} amp {by_view(f2, 'amplification')} "
+              f"| taesana nr {by_view(sana, 'noise_ratio')}", flush=True)
 
-
-def _figs(model: dict, fig: str) -> str:
-    return "/".join(f"{model.get(v + fig, float('nan')):.2f}" for v in VIEWS)
 
 if __name__ == "__main__":
     main()

@@ -185,20 +185,18 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             g = _smooth(delta.grad, tuning.smooth) if tuning.smooth else delta.grad
             if tuning.update == "sign":
                 u = g.sign()
-            elif tuning.update == "grad":  # momentum on the raw gradient, normalised over the image
+            else:  # momentum, then one of three normalisations
                 m1.mul_(0.9).add_(g, alpha=0.1)
-                u = m1 / m1.square().mean().sqrt().clamp_min(1e-30)
-            elif tuning.update == "local":  # normalised per 16 px cell: smooth shape, every region moves
-                m1.mul_(0.9).add_(g, alpha=0.1)
-                e = F.avg_pool2d(m1.square().mean(1, keepdim=True), 16, ceil_mode=True)
-                e = F.interpolate(e, scale_factor=16, mode="bilinear", align_corners=False)[..., :hw, :ww]
-                u = m1 / (e + 1e-3 * e.mean()).sqrt().clamp_min(1e-30)
-            else:
-                m1.mul_(0.9).add_(g, alpha=0.1)
-                m2.mul_(0.99).add_(g * g, alpha=0.01)
-                mh = m1 / (1 - 0.9 ** (step + 1))
-                vh = m2 / (1 - 0.99 ** (step + 1))
-                u = mh / (vh.sqrt() + 1e-20)
+                if tuning.update == "grad":  # over the whole image
+                    u = m1 / m1.square().mean().sqrt().clamp_min(1e-30)
+                elif tuning.update == "local":  # per 16 px cell: smooth shape, every region moves
+                    e = _coarse(m1.square().mean(1, keepdim=True), 16)
+                    u = m1 / (e + 1e-3 * e.mean()).sqrt().clamp_min(1e-30)
+                else:  # Adam: per pixel
+                    m2.mul_(0.99).add_(g * g, alpha=0.01)
+                    mh = m1 / (1 - 0.9 ** (step + 1))
+                    vh = m2 / (1 - 0.99 ** (step + 1))
+                    u = mh / (vh.sqrt() + 1e-20)
             delta.sub_(lr * bmap * u)
             delta.copy_(shaping.limit_chroma(torch.maximum(torch.minimum(delta, bmap), -bmap), bmap,
                                              budget.chroma))
@@ -221,9 +219,15 @@ def _smooth(g: torch.Tensor, weights: tuple[float, ...]) -> torch.Tensor:
         k = 2**i
         if min(h, w) < 2 * k:
             break
-        out = out + wt * F.interpolate(F.avg_pool2d(g, k, ceil_mode=True), scale_factor=k, mode="bilinear",
-                                        align_corners=False)[..., :h, :w]
+        out = out + wt * _coarse(g, k)
     return out
+
+
+def _coarse(t: torch.Tensor, k: int) -> torch.Tensor:
+    """t averaged over k x k cells and spread back smoothly (bilinear) to t's size."""
+    h, w = t.shape[-2:]
+    return F.interpolate(F.avg_pool2d(t, k, ceil_mode=True), scale_factor=k, mode="bilinear",
+                         align_corners=False)[..., :h, :w]
 
 
 def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor,

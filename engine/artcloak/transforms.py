@@ -148,12 +148,6 @@ def sample_view(rng: random.Random, levels: list[tuple[int, int]], crop: int, ro
     return view
 
 
-def crop(x: torch.Tensor, view: View) -> torch.Tensor:
-    h, w = view.size
-    out = x[..., view.top: view.top + h, view.left: view.left + w]
-    return torch.flip(out, dims=[-1]) if view.flip else out
-
-
 def degrade(x: torch.Tensor, view: View, gen: torch.Generator) -> torch.Tensor:
     """The pixel-level part of a view (blur, noise, JPEG), applied after the geometric part."""
     if view.blur:
