@@ -5,6 +5,7 @@ need (weights, GIMP, exiftool, Python 2.7, ...). A test whose skip is legitimate
 with `@pytest.mark.ci_may_skip`.
 """
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,8 +19,31 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+# Everything a test could read of the machine's user: replaced for the whole session by empty folders
+# (an earlier install.sh leaves good weights in ~/.local/share/artcloak, which would hide bugs).
+USER_FOLDERS = ("HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME",
+                "APPDATA", "LOCALAPPDATA", "USERPROFILE")
+USER_SETTINGS = ("ARTCLOAK_CACHE", "ARTCLOAK_CONFIG", "ARTCLOAK_ENGINE_PYTHON", "ARTCLOAK_PRECISION",
+                 "ARTCLOAK_THREADS")
+
+
+def isolate_user_folders() -> Path:
+    """Point HOME and the per-user data/cache/config folders at a fresh private folder."""
+    # tests that look for tools installed per user (pyenv's Pythons, rustup) find them through this
+    os.environ.setdefault("ARTCLOAK_TEST_REAL_HOME", str(Path.home()))
+    root = Path(tempfile.mkdtemp(prefix="artcloak-test-home-"))
+    for name in USER_FOLDERS:
+        folder = root / name.lower()
+        folder.mkdir()
+        os.environ[name] = str(folder)
+    for name in USER_SETTINGS:
+        os.environ.pop(name, None)
+    return root
+
+
 def pytest_configure(config):
     os.environ.setdefault("ARTCLOAK_MODELS", str(SHARED_MODELS))
+    config.artcloak_home = isolate_user_folders()
     config.addinivalue_line("markers", "ci_may_skip: this test may be skipped even in CI (CI=true)")
 
 
@@ -47,6 +71,12 @@ def pytest_make_collect_report(collector):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"module skipped in CI (CI=true), where every part must be present: {reason}"
+
+
+def pytest_unconfigure(config):
+    home = getattr(config, "artcloak_home", None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,8 @@ def test_the_checker_catches_python3_syntax():
 
 def find_python2():
     candidates = [os.environ.get("ARTCLOAK_PYTHON2"), shutil.which("python2.7"), shutil.which("python2")]
-    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/2.7*/bin/python2.7")))
+    real_home = os.environ.get("ARTCLOAK_TEST_REAL_HOME") or os.path.expanduser("~")  # conftest moves HOME
+    candidates += sorted(glob.glob(os.path.join(real_home, ".pyenv/versions/2.7*/bin/python2.7")))
     for exe in filter(None, candidates):
         try:
             out = subprocess.run([exe, "-c", "import sys; print(sys.version_info[0])"], capture_output=True,

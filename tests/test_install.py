@@ -24,6 +24,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO  # replaced by the session's copy of the checkout (fixture `checkout`)
 TORCH = "torch==2.13.0"  # the CPU wheel on this disk; any other spec may pull a CUDA build
+# the real home, for tools installed per user (pyenv, rustup); tests/conftest.py moves HOME
+REAL_HOME = Path(os.environ.get("ARTCLOAK_TEST_REAL_HOME") or Path.home())
 SCRUB = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "APPDATA", "LOCALAPPDATA",
          "ARTCLOAK_MODELS", "ARTCLOAK_ENGINE_PYTHON", "ARTCLOAK_CONFIG", "ARTCLOAK_CACHE", "PYTHONPATH")
 
@@ -56,7 +58,7 @@ def checkout(tmp_path_factory):
 def home_env(home: Path, **extra: str) -> dict:
     """A user's environment with HOME moved; tools pip runs (rustc via rustup) keep their real homes."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUB}
-    real = Path.home()
+    real = REAL_HOME
     for var, default in (("RUSTUP_HOME", real / ".rustup"), ("CARGO_HOME", real / ".cargo")):
         if var not in env and default.is_dir():
             env[var] = str(default)
@@ -129,7 +131,7 @@ class Session:
         d = self.factory.mktemp("wheels")
         out = subprocess.run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "-q", "-d", str(d),
                               TORCH, "numpy>=1.23", "Pillow>=9.5", "setuptools>=61", "wheel"],
-                             capture_output=True, text=True, timeout=600, env=home_env(Path.home()))
+                             capture_output=True, text=True, timeout=600, env=home_env(REAL_HOME))
         assert out.returncode == 0, "could not gather the offline wheel folder:\n" + out.stderr[-3000:]
         return d
 
@@ -365,7 +367,7 @@ def test_explicit_plugin_folders(tmp_path, models_dir, installed):
 
 def find_python38() -> str | None:
     """A working Python 3.8 (pyenv's shims may name one that is not enabled, so try each)."""
-    candidates = sorted(Path.home().glob(".pyenv/versions/3.8*/bin/python3.8")) + [shutil.which("python3.8")]
+    candidates = sorted(REAL_HOME.glob(".pyenv/versions/3.8*/bin/python3.8")) + [shutil.which("python3.8")]
     for exe in filter(None, candidates):
         try:
             out = subprocess.run([str(exe), "-c", "import sys; print(sys.version_info[:2])"],

@@ -370,7 +370,7 @@ def models_report() -> list[dict]:
             f = find_file(wf)
             entry[part] = {"file": wf.filename, "found": f.path is not None,
                            "path": str(f.path) if f.path else None, "hash_ok": f.verified,
-                           "problem": f.problem or None, "url": wf.url}
+                           "problem": f.problem or None, "rejected": list(f.rejected), "url": wf.url}
         entry["usable"] = entry["encoder"]["hash_ok"]
         out.append(entry)
     return out
@@ -393,11 +393,35 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{e['name']:<8} {e['serves']}")
         print(f"  encoder: {state(e['encoder'])}")
         print(f"  decoder: {state(e['decoder'])}")
+        for part in ("encoder", "decoder"):
+            if e[part]["hash_ok"]:
+                for problem in e[part]["rejected"]:
+                    print(f"  {part}: IGNORED  {problem}")
     print("searched: " + os.pathsep.join(str(p) for p in search_path()))
     if not any(e["usable"] for e in rep):
         print("no model is installed: run the installer (install_scripts/install.sh or install.ps1)",
               file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+# ---- doctor -----------------------------------------------------------------------------------
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Which device, precision and thread count protections run with on this machine, and why."""
+    from . import runtime
+
+    info = runtime.describe()
+    if args.json:
+        _emit(info)
+        return EXIT_OK
+    flags = " ".join(info["cpu_flags"]) or "none reported"
+    print(f"CPU:       {info['cpu']} ({info['physical_cores']} physical cores; flags: {flags})")
+    print(f"torch:     {info['torch']}")
+    print(f"device:    {info['device']}")
+    print(f"precision: {info['precision']} ({info['reason']})")
+    print(f"threads:   {info['threads']}")
+    print("override with ARTCLOAK_PRECISION=auto|fp32|bf16|fp16 and ARTCLOAK_THREADS=N")
     return EXIT_OK
 
 
@@ -407,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     top = Parser(prog="artcloak",
                  description="Protect artwork from AI style mimicry, and measure the protection.")
     top.add_argument("--version", action="version", version=f"artcloak {__version__}")
-    sub = top.add_subparsers(dest="command", metavar="{protect,verify,models}", parser_class=Parser)
+    sub = top.add_subparsers(dest="command", metavar="{protect,verify,models,doctor}", parser_class=Parser)
 
     p = sub.add_parser("protect", help="protect image files",
                        description="Protect image files. Each output keeps its input's format "
@@ -448,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="list the surrogate models and whether their weights are installed")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(func=cmd_models)
+
+    d = sub.add_parser("doctor", help="say which device, precision and threads protections run with")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.set_defaults(func=cmd_doctor)
     return top
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import presets, shaping, targets, transforms
+from . import presets, runtime, shaping, targets, transforms
 from .models import load_encoder
 from .models.registry import MODELS
 from .params import Params
@@ -48,12 +48,9 @@ class Tuning:
 
 
 def device_and_dtype() -> tuple[torch.device, torch.dtype]:
-    """The fastest place to run: CUDA, then Apple's MPS, then the CPU; bf16 autocast (fp16 on MPS)."""
-    if torch.cuda.is_available():
-        return torch.device("cuda"), torch.bfloat16
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps"), torch.float16
-    return torch.device("cpu"), torch.bfloat16
+    """Where the encoders run and in which precision: measured per machine (runtime.choose)."""
+    rt = runtime.choose()
+    return rt.torch_device, rt.dtype
 
 
 def _to_t(a: np.ndarray, dev: torch.device) -> torch.Tensor:
@@ -86,8 +83,27 @@ class _Encoders:
         self.weights = {n: weights.get(n, 1.0) for n in names}
 
     def encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.dev.type, dtype=self.dtype):
+        with torch.autocast(self.dev.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.nets[name](x.contiguous(memory_format=torch.channels_last)).float()
+
+
+class _References:
+    """What each pooled view should become (the target's latents) and what it was (the clean image's),
+    encoded once per view and encoder: every step then costs one forward per encoder, not three."""
+
+    def __init__(self, encs: _Encoders, target: torch.Tensor, clean: torch.Tensor,
+                 levels: list[tuple[int, int]]):
+        self.encs, self.target, self.clean, self.levels = encs, target, clean, levels
+        self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def latents(self, name: str, index: int, view: transforms.View) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (name, index)
+        if key not in self._cache:
+            with torch.no_grad():
+                refs = torch.cat([_view_of(r, view, self.levels) for r in (self.target, self.clean)])
+                zt, z0 = self.encs.encode(name, refs).split(1)
+            self._cache[key] = (zt, z0)
+        return self._cache[key]
 
 
 def _view_of(img: torch.Tensor, view: transforms.View, levels: list[tuple[int, int]]) -> torch.Tensor:
@@ -144,6 +160,12 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     m2 = torch.zeros_like(delta)
     quant = work.scale if (at_full and work.source.dtype != np.float32) else 0.0
     steps = search.steps
+    # a pool of trainer views (level, crop, flip), cycled in random order; each step draws fresh JPEG,
+    # noise and blur for its view, so the references are encoded once per pooled view
+    pool = [transforms.sample_geometry(rng, levels, search.crop, robustness, align)
+            for _ in range(min(steps, search.views))]
+    refs = _References(encs, target_img, x, levels)
+    order: list[int] = []
     score = torch.zeros(1, 1, hw, ww, device=dev)  # how much each pixel's change lowered the loss so far
     for step in range(steps):
         check_cancel()
@@ -155,20 +177,20 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
                 keep = ((score > cut) | ~seen).float()
                 bmap = bmap * keep
                 delta.mul_(keep)
-        view = transforms.sample_view(rng, levels, search.crop, robustness, align)
+        if not order:
+            order = rng.sample(range(len(pool)), len(pool))
+        index = order.pop()
+        view = transforms.with_degradation(rng, pool[index], robustness)
         xp = x + delta.expand(1, 3, hw, ww)
         if quant and step >= steps - search.quant_steps:
             q = torch.round(xp * quant) / quant
             xp = xp + (q - xp).detach()
         xp = xp.clamp(0, 1)
         v = transforms.degrade(_view_of(xp, view, levels), view, gen)
-        with torch.no_grad():  # what the view should become (target) and what it was (clean)
-            refs = [_view_of(r, view, levels) for r in (target_img, x)]
         loss = 0.0
         for name in encs.names:
             z = encs.encode(name, v)
-            with torch.no_grad():
-                zt, z0 = encs.encode(name, torch.cat(refs)).split(1)
+            zt, z0 = refs.latents(name, index, view)
             term = 0.0
             if tuning.objective in ("target", "mix"):
                 term = term + F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)

@@ -24,6 +24,7 @@ class Search:
     crop: int  # side of the square crop each step encodes (working-resolution pixels)
     lr: float  # first step, as a fraction of the local budget (cosine-decayed to ~0)
     quant_steps: int  # last steps optimised through the output's rounding
+    views: int = 8  # distinct trainer views (level, crop, flip) the steps cycle through
 
 
 INTENSITY = {

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import metrics, presets, shaping
+from . import metrics, presets, runtime, shaping
 from . import pixels as px
 from .errors import Cancelled
 from .models import resolve_models
@@ -49,6 +49,7 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     report_progress(0.92, "measuring the protection")
     report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed)
     report["models_used"] = models
+    report["runtime"] = runtime.choose().to_dict()
     report["params"] = params.to_dict()
     report_progress(1.0, "done")
     return Result(out, report)

@@ -123,9 +123,9 @@ class View:
     blur: float = 0.0
 
 
-def sample_view(rng: random.Random, levels: list[tuple[int, int]], crop: int, robustness: list[str],
-                align: int = 32) -> View:
-    """Draw one view: a level (a resize), a crop aligned to `align`, then the enabled transforms."""
+def sample_geometry(rng: random.Random, levels: list[tuple[int, int]], crop: int, robustness: list[str],
+                    align: int = 32) -> View:
+    """Draw the geometric part of a view: a level (a resize), a crop aligned to `align`, a flip."""
     if "resize" in robustness:
         level = rng.randrange(len(levels))
     else:
@@ -137,8 +137,12 @@ def sample_view(rng: random.Random, levels: list[tuple[int, int]], crop: int, ro
         left = rng.randrange(0, w - cw + 1) // align * align if w > cw else 0
     else:
         top = left = 0
-    view = View(level, top, left, (ch, cw))
-    view.flip = "flip" in robustness and rng.random() < 0.5
+    return View(level, top, left, (ch, cw), flip="flip" in robustness and rng.random() < 0.5)
+
+
+def with_degradation(rng: random.Random, geometry: View, robustness: list[str]) -> View:
+    """A copy of `geometry` with fresh pixel-level transforms (JPEG, noise, blur) drawn."""
+    view = View(geometry.level, geometry.top, geometry.left, geometry.size, geometry.flip)
     if "jpeg" in robustness and rng.random() < 0.6:
         view.jpeg_quality = rng.randint(70, 95)
     if "noise" in robustness and rng.random() < 0.3:
@@ -146,6 +150,12 @@ def sample_view(rng: random.Random, levels: list[tuple[int, int]], crop: int, ro
     if "blur" in robustness and rng.random() < 0.25:
         view.blur = rng.uniform(0.3, 0.9)
     return view
+
+
+def sample_view(rng: random.Random, levels: list[tuple[int, int]], crop: int, robustness: list[str],
+                align: int = 32) -> View:
+    """Draw one view: a level (a resize), a crop aligned to `align`, then the enabled transforms."""
+    return with_degradation(rng, sample_geometry(rng, levels, crop, robustness, align), robustness)
 
 
 def degrade(x: torch.Tensor, view: View, gen: torch.Generator) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class FoundFile:
     path: Path | None
     verified: bool
     problem: str = ""
+    rejected: tuple[str, ...] = ()  # copies earlier on the search path that failed their hash
 
 
 def check_file(spec: WeightFile, path: Path) -> FoundFile:
@@ -63,17 +65,27 @@ def check_file(spec: WeightFile, path: Path) -> FoundFile:
 
 
 def find_file(spec: WeightFile) -> FoundFile:
-    """The first copy on the search path; a copy that fails its hash is reported, not used."""
-    bad: FoundFile | None = None
+    """The first verified copy on the search path. A copy that fails its hash is never used, and is
+    named (file and path) in `rejected` even when a good copy is found later on the path."""
+    bad: list[FoundFile] = []
     for folder in search_path():
         path = folder / spec.filename
         if path.is_file():
             found = check_file(spec, path)
             if found.verified:
+                found.rejected = tuple(b.problem for b in bad)
+                if bad:
+                    warnings.warn(f"{spec.filename}: ignored {'; '.join(found.rejected)}; using {path}",
+                                  stacklevel=2)
                 return found
-            bad = bad or found
+            bad.append(found)
+    if bad:
+        first = bad[0]
+        first.rejected = tuple(b.problem for b in bad)
+        first.problem = "; ".join(first.rejected)
+        return first
     searched = os.pathsep.join(map(str, search_path()))
-    return bad or FoundFile(spec, None, False, f"{spec.filename} not found in {searched}")
+    return FoundFile(spec, None, False, f"{spec.filename} not found in {searched}")
 
 
 def _load_state(found: FoundFile) -> dict:
