@@ -30,12 +30,29 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
       stopped and EngineError(kind="cancelled") raised. out_bytes has the same layout as data.
   verify_pixels(orig, prot, width, height, channels, fmt, progress=None) -> report
   format_report(report) -> str
-      A short text for a message box: how far each model's latents moved (clean and after each
-      transform), how that compares with plain noise, and the visible cost.
+      A short text for a message box: the engine's own text of the report (its "text") when it has
+      one, else the same rendered here: what a model trained on the image would reproduce (its
+      copy's PSNR after a trainer's view, next to the PSNR a person sees), how far each model's
+      latents moved (clean and after each transform) against plain noise, and the visible cost.
 
 The temporary folder is private (mkdtemp, 0700; files 0600) and always removed, also on error,
-cancel or crash. The worker's environment has GI_TYPELIB_PATH, PYTHONPATH and PYTHONHOME removed
-(GIMP sets them for its own Python) and ARTCLOAK_MODELS set from the config unless already set.
+cancel or crash.
+
+The worker's environment is built, not inherited (engine_env()): GIMP's process carries what its own
+bundle needs (an AppImage's LD_LIBRARY_PATH and PYTHONHOME, a Snap's SNAP_*, GI_/GEGL_/BABL_ paths, a
+PATH that starts inside the bundle), which breaks a Python from elsewhere. Only a whitelist passes:
+HOME and the user's name, TMP/TEMP/TMPDIR, the locale (LANG, LANGUAGE, LC_*), the Windows essentials
+(SystemRoot, SYSTEMDRIVE, USERPROFILE, APPDATA, LOCALAPPDATA, COMSPEC, PATHEXT, WINDIR, ...), the XDG
+data/cache/config folders, CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS and ARTCLOAK_*; PATH without the
+bundle's entries; ARTCLOAK_MODELS from the config unless already set.
+
+Flatpak (FLATPAK_ID set, /.flatpak-info present, or "sandbox": "flatpak" in the config with
+flatpak-spawn at hand; ARTCLOAK_SANDBOX=flatpak|none overrides): the engine's Python lives on the host,
+which the sandbox's processes cannot run directly, so the worker starts as
+`flatpak-spawn --host --watch-bus --directory=JOBDIR --env=K=V ... PYTHON -u -m artcloak.worker`, with
+the job folder under the app's cache folder in HOME (the same path on both sides; the sandbox's /tmp is
+private). That needs the talk-name permission org.freedesktop.Flatpak; without it the error names the
+exact command that grants it (FLATPAK_COMMAND).
 """
 # This file must also run under GIMP 2.10's Python 2.7: no f-strings, no annotations, %-formatting.
 # ruff: noqa: UP010, UP020, UP024, UP031, B904
@@ -68,8 +85,18 @@ INSTALL_HINT = ("Install the engine with the installer in the artcloak download:
                 "to its Python executable.")
 POLL_SECONDS = 0.1
 STDERR_TAIL = 1500
-_STRIP_ENV = ("GI_TYPELIB_PATH", "PYTHONPATH", "PYTHONHOME")
 _PY2 = sys.version_info[0] == 2
+# What the engine's process may inherit from GIMP's (names compared in upper case: Windows' are any case)
+ENV_KEEP = frozenset((
+    "HOME", "USER", "LOGNAME", "USERNAME", "TMP", "TEMP", "TMPDIR", "LANG", "LANGUAGE",
+    "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE", "HOMEDRIVE", "HOMEPATH",
+    "APPDATA", "LOCALAPPDATA", "PROGRAMDATA", "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE",
+    "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR",
+    "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS"))
+ENV_KEEP_PREFIXES = ("ARTCLOAK_", "LC_")
+FLATPAK_APP = "org.gimp.GIMP"
+FLATPAK_COMMAND = "flatpak override --user --talk-name=org.freedesktop.Flatpak %s"
+FLATPAK_HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 class EngineError(Exception):
@@ -168,10 +195,33 @@ def engine_config():
             raise EngineError("The engine config %s names no \"python\"" % source, INSTALL_HINT, "engine")
         raise EngineError("The artcloak engine is not installed (no %s found beside the plug-in or in %s)"
                           % (CONFIG_NAME, user_data_dir()), INSTALL_HINT, "engine")
-    if not os.path.isfile(python):
+    sandbox = cfg.get("sandbox") or None
+    # inside a Flatpak the engine is a host file, which the sandbox may not see: checked on the host
+    if sandbox_mode(cfg) != "flatpak" and not os.path.isfile(python):
         raise EngineError("The artcloak engine's Python %s does not exist (named by %s)" % (python, source),
                           "The engine may have been moved or removed. " + INSTALL_HINT, "engine")
-    return {"python": python, "models": cfg.get("models") or None, "source": source}
+    return {"python": python, "models": cfg.get("models") or None, "source": source, "sandbox": sandbox}
+
+
+def sandbox_mode(cfg=None):
+    """"flatpak" when the engine must be started on the host through flatpak-spawn, else None."""
+    forced = (os.environ.get("ARTCLOAK_SANDBOX") or "").strip().lower()
+    if forced:
+        return "flatpak" if forced == "flatpak" else None
+    if os.environ.get("FLATPAK_ID") or os.path.exists("/.flatpak-info"):
+        return "flatpak"
+    if (cfg or {}).get("sandbox") == "flatpak" and _which("flatpak-spawn"):
+        return "flatpak"
+    return None
+
+
+def _which(name, path=None):
+    """shutil.which for Python 2.7 as well: the first executable `name` on PATH, or None."""
+    for folder in (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep):
+        candidate = os.path.join(folder, name)
+        if folder and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def find_engine_python():
@@ -217,15 +267,115 @@ def _check_size(data, width, height, channels, fmt, what):
                           % (what, len(data), width, height, channels, fmt, need), "", "input")
 
 
-def _worker_env(cfg):
-    env = dict(os.environ)
-    for name in _STRIP_ENV:
-        env.pop(name, None)
+def _bundle_roots(environ, platform):
+    """Folders of the application bundle GIMP runs from: their PATH entries are not for the engine."""
+    roots = [environ.get(name) for name in ("APPDIR", "SNAP")]
+    if platform == "flatpak":
+        roots.append("/app")
+    elif sys.platform in ("win32", "darwin") and "gimp" in sys.prefix.lower():
+        roots.append(sys.prefix)  # GIMP's own Python, bundled in its installation folder
+    return [os.path.normcase(os.path.abspath(r)).rstrip("\\/") for r in roots if r]
+
+
+def _clean_path(value, roots):
+    kept = []
+    for entry in (value or "").split(os.pathsep):
+        if not entry:
+            continue
+        norm = os.path.normcase(os.path.abspath(entry)).rstrip("\\/")
+        if any(norm == r or norm.startswith(r + os.sep) or norm.startswith(r + "/") for r in roots):
+            continue
+        if entry not in kept:
+            kept.append(entry)
+    return os.pathsep.join(kept)
+
+
+def engine_env(cfg, environ=None, sandbox=None):
+    """The engine process's environment (see the module docstring): a whitelist of `environ`
+    (default os.environ), PATH without the bundle's entries, the models folder and Python's I/O
+    settings. `sandbox` "flatpak": for the host side (the sandbox's XDG and temp folders stay behind)."""
+    environ = os.environ if environ is None else environ
+    env = {}
+    for name, value in environ.items():
+        key = name.upper()
+        if key in ENV_KEEP or any(key.startswith(p) for p in ENV_KEEP_PREFIXES):
+            env[name] = value
+    if sandbox == "flatpak":
+        # the sandbox's XDG folders are the app's own (~/.var/app/ID/...), its TMPDIR is private; the
+        # host's own values, where flatpak passed them on, come as HOST_XDG_*
+        for name in list(env):
+            if name.upper().startswith("XDG_") or name.upper() in ("TMP", "TEMP", "TMPDIR"):
+                del env[name]
+        for kind in ("DATA", "CACHE", "CONFIG"):
+            if environ.get("HOST_XDG_%s_HOME" % kind):
+                env["XDG_%s_HOME" % kind] = environ["HOST_XDG_%s_HOME" % kind]
+        env["PATH"] = FLATPAK_HOST_PATH
+    else:
+        path_name = next((n for n in environ if n.upper() == "PATH"), "PATH")
+        path = _clean_path(environ.get(path_name, ""), _bundle_roots(environ, sandbox))
+        env[path_name] = path or os.defpath
     if cfg.get("models") and not env.get("ARTCLOAK_MODELS"):
         env["ARTCLOAK_MODELS"] = cfg["models"]
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONUNBUFFERED"] = "1"
-    return dict((_native(k), _native(v)) for k, v in env.items())
+    return env
+
+
+def _worker_env(cfg, sandbox=None):
+    return dict((_native(k), _native(v)) for k, v in engine_env(cfg, sandbox=sandbox).items())
+
+
+def _flatpak_app():
+    return os.environ.get("FLATPAK_ID") or FLATPAK_APP
+
+
+def _flatpak_error(detail):
+    command = FLATPAK_COMMAND % _flatpak_app()
+    msg = ("GIMP runs as a Flatpak, and this Flatpak may not start programs outside its sandbox, so it "
+           "cannot start the artcloak engine (installed outside it).")
+    if detail:
+        msg += "\n\nflatpak-spawn said: " + detail
+    hint = ("Allow it once: in a terminal, run\n\n    %s\n\nthen restart GIMP. (The artcloak installer "
+            "offers to do this when it installs into a Flatpak GIMP.)" % command)
+    return EngineError(msg, hint, "engine")
+
+
+def _flatpak_job_parent():
+    """Where job folders go inside a Flatpak: the app's cache folder under HOME, which the sandbox
+    and the host see at the same path (the sandbox's /tmp is its own)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    parent = os.path.join(base, "artcloak-jobs")
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o700)
+    return parent
+
+
+def _flatpak_check(python, env):
+    """Can flatpak-spawn reach the host, and is the engine's Python there? EngineError if not."""
+    argv = ["flatpak-spawn", "--host"] + ["--env=%s=%s" % kv for kv in sorted(env.items())]
+    argv += ["test", "-x", _native(python)]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _out, err = proc.communicate()
+    except OSError as e:
+        raise _flatpak_error("cannot run flatpak-spawn: %s" % e)
+    detail = err.decode("utf-8", "replace").strip()[-STDERR_TAIL:]
+    if proc.returncode != 0 and detail:
+        raise _flatpak_error(detail)
+    if proc.returncode != 0:
+        raise EngineError("The artcloak engine's Python %s does not exist on this computer (outside "
+                          "GIMP's Flatpak sandbox)" % python,
+                          "The engine may have been moved or removed. " + INSTALL_HINT, "engine")
+
+
+def _worker_command(cfg, sandbox, job_dir, env):
+    """(argv, env for Popen) that start the worker, directly or on the Flatpak's host."""
+    argv = [_native(cfg["python"]), "-u", "-m", "artcloak.worker"]
+    if sandbox != "flatpak":
+        return argv, env
+    host = ["flatpak-spawn", "--host", "--watch-bus", "--directory=%s" % _native(job_dir)]
+    host += ["--env=%s=%s" % kv for kv in sorted(env.items())]
+    return host + argv, None  # flatpak-spawn itself runs in the sandbox's own environment
 
 
 def _pump(stream, q):
@@ -246,7 +396,17 @@ def _tail(path):
     return text[-STDERR_TAIL:].strip()
 
 
-def _stop(proc):
+def _stop(proc, gentle=False):
+    """End the worker. `gentle` (flatpak-spawn in between): SIGTERM first, which flatpak-spawn passes
+    on to the host process; SIGKILL would end flatpak-spawn alone."""
+    if gentle and proc.poll() is None:
+        try:
+            proc.terminate()
+        except OSError:
+            pass
+        deadline = time.time() + 3
+        while proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
     if proc.poll() is None:
         try:
             proc.kill()
@@ -272,7 +432,14 @@ def _run_job(job, files, progress=None, cancelled=None):
     """Write `files` ({name: bytes}) to a private folder, run one job there, return (output bytes or
     None, report); the folder is removed whatever happens."""
     cfg = engine_config()
-    tmp = tempfile.mkdtemp(prefix="artcloak-")
+    sandbox = sandbox_mode(cfg)
+    env = _worker_env(cfg, sandbox)
+    if sandbox == "flatpak":
+        _flatpak_check(cfg["python"], env)
+        tmp = tempfile.mkdtemp(prefix="artcloak-", dir=_flatpak_job_parent())
+    else:
+        tmp = tempfile.mkdtemp(prefix="artcloak-")
+    gentle = sandbox == "flatpak"
     proc = reader = None
     try:
         os.chmod(tmp, 0o700)
@@ -284,11 +451,13 @@ def _run_job(job, files, progress=None, cancelled=None):
         kwargs = {}
         if sys.platform == "win32":
             kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up
+        argv, popen_env = _worker_command(cfg, sandbox, tmp, env)
         try:
-            proc = subprocess.Popen([_native(cfg["python"]), "-u", "-m", "artcloak.worker"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                    env=_worker_env(cfg), cwd=tmp, **kwargs)
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                    env=popen_env, cwd=tmp, **kwargs)
         except OSError as e:
+            if sandbox == "flatpak":
+                raise _flatpak_error("cannot run flatpak-spawn: %s" % e)
             raise EngineError("Cannot start the artcloak engine %s: %s" % (cfg["python"], e),
                               INSTALL_HINT, "engine")
         finally:
@@ -305,7 +474,7 @@ def _run_job(job, files, progress=None, cancelled=None):
         result = None
         while True:
             if cancelled is not None and cancelled():
-                _stop(proc)
+                _stop(proc, gentle)
                 raise EngineError("Protection cancelled; nothing was changed.", "", "cancelled")
             try:
                 line = q.get(timeout=POLL_SECONDS)
@@ -323,7 +492,7 @@ def _run_job(job, files, progress=None, cancelled=None):
             if kind == "progress" and progress is not None:
                 progress(float(event.get("fraction", 0.0)), event.get("message", ""))
             elif kind == "error":
-                _stop(proc)
+                _stop(proc, gentle)
                 message = event.get("message", "unknown engine error")
                 if event.get("kind", "internal") == "internal" and _tail(log_path):
                     message += "\n\nEngine output (last lines):\n" + _tail(log_path)
@@ -351,7 +520,7 @@ def _run_job(job, files, progress=None, cancelled=None):
         return out, result.get("report", {})
     finally:
         if proc is not None:
-            _stop(proc)
+            _stop(proc, gentle)
             if reader is not None:
                 reader.join(5)  # at EOF now that the process is gone; then its pipe may be closed
             for stream in (proc.stdout, proc.stdin):
@@ -396,17 +565,30 @@ def verify_pixels(orig, prot, width, height, channels, fmt, progress=None):
 
 
 # ---- the report as text -------------------------------------------------------------------------
+# The engine renders the report as text itself (artcloak.report_text, the report's "text"); what
+# follows renders the same text for a report without it (an older engine). Keep the two alike.
+
+VIEW_WORDS = {"train512": "after a trainer's resize, 512 px crop and JPEG"}
+
 
 def _transform_name(key):
     """Short names for the report's transforms (jpeg75 -> "JPEG q75", resize512 -> "resize 512 px")."""
     for prefix, text in (("jpeg", "JPEG q%s"), ("resize", "resize %s px"), ("crop", "crop %s%%")):
         if key.startswith(prefix) and key[len(prefix):].isdigit():
             return text % key[len(prefix):]
-    return {"noisyupscale": "noisy upscale"}.get(key, key)
+    return {"noisyupscale": "noisy upscale", "train512": "trainer view 512"}.get(key, key)
 
 
 def _pct(value):
     return "%.1f%%" % (100.0 * value)
+
+
+def _finite(value):
+    return value is not None and value == value and abs(value) != float("inf")
+
+
+def _db(value):
+    return "%.1f dB" % value if _finite(value) else "no change"
 
 
 def _wrap(items, indent, width=88):
@@ -419,6 +601,49 @@ def _wrap(items, indent, width=88):
     if line.strip():
         lines.append(line.rstrip(", "))
     return lines
+
+
+def _headline(report, view="train512"):
+    """The copy_psnr of the first model with a decoder after `view` (else clean), as the engine's
+    metrics.headline gives it; None without a decoder."""
+    if report.get("headline"):
+        return report["headline"]
+    models = report.get("models") or {}
+    for name in models:
+        figs = models[name] or {}
+        if "copy_psnr" not in figs:
+            continue
+        seen = view if ("after.%s.copy_psnr" % view) in figs else "clean"
+        prefix = "" if seen == "clean" else "after.%s." % seen
+        return {"model": name, "view": seen, "copy_psnr": figs[prefix + "copy_psnr"],
+                "copy_over_noise": figs.get(prefix + "copy_over_noise"),
+                "psnr": (report.get("perceptual") or {}).get("psnr")}
+    return None
+
+
+def _headline_lines(report):
+    """How much a model trained on the image would change it, against what a person sees."""
+    h = _headline(report)
+    if not h:
+        return []
+    copy = h.get("copy_psnr")
+    if not _finite(copy):
+        first = "A model trained on this image would reproduce it unchanged: no protection"
+    else:
+        first = ("A model trained on this image would reproduce it with a change of %.1f dB PSNR "
+                 "(lower = stronger)" % copy)
+    first += "; you see %s." % _db(h.get("psnr"))
+    view = h.get("view") or "clean"
+    if view == "clean":
+        where = "of the image as it is"
+    else:
+        where = VIEW_WORDS.get(view, "after %s" % _transform_name(view))
+    second = "  (%s's copy %s" % (h.get("model"), where)
+    gain = h.get("copy_over_noise")
+    if _finite(gain):
+        second += "; %.1f dB %s than random noise of the same visibility" % (
+            abs(gain), "stronger" if gain >= 0 else "weaker")
+    return [first, second + ")"]
 
 
 def _model_lines(name, figs, summary, order):
@@ -446,15 +671,26 @@ def _model_lines(name, figs, summary, order):
         lines += _wrap(["after " + views[0]] + views[1:], "    ")
     if "amplification" in figs:
         lines.append("    its decoder shows %.1fx the change a person sees" % figs["amplification"])
+    if "copy_psnr" in figs:
+        copies = ["clean %s" % _db(figs["copy_psnr"])]
+        for t in order:
+            if figs.get("after.%s.copy_psnr" % t) is not None:
+                copies.append("%s %s" % (_transform_name(t), _db(figs["after.%s.copy_psnr" % t])))
+        lines += _wrap(["its copy's PSNR (lower = stronger): " + copies[0]] + copies[1:], "    ")
     return lines
 
 
 def format_report(report):
-    """A few lines for a GIMP message: how far each model's latents moved, clean and after each
-    transform (with the verdict and weakest view when the report has a summary), and the visible cost."""
+    """A few lines for a GIMP message: the engine's own text of the report when it has one, else the
+    same text rendered here: what a model trained on the image would reproduce (its copy's PSNR
+    after a trainer's view, against the PSNR a person sees), how far each model's latents moved,
+    clean and after each transform (with the verdict and weakest view when the report has a
+    summary), and the visible cost."""
     if not report:
         return "No report."
-    lines = []
+    if report.get("text"):
+        return report["text"]
+    lines = _headline_lines(report)
     models = report.get("models") or {}
     summaries = report.get("summary") or {}
     if models:
