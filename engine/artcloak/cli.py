@@ -175,15 +175,19 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
     notes = info.notes + imageio.write(dst, result.pixels, info, out_fmt, do_not_train, notice)
     record: dict = {"input": str(src), "output": str(dst), "ok": True, "format": out_fmt, "notes": notes,
                     "metadata": {"do_not_train": do_not_train}, "report": result.report}
+    # the file as it will be read back: its pixels (for a lossy format) and the metadata it really carries
+    # (an old Pillow, say, writes a JPEG without the XMP it was handed)
+    written, written_info = imageio.read(dst)
     if not imageio.is_exact(out_fmt, result.pixels, info):
-        # a lossy format (or fewer bits): measure what the written file keeps, as it will be read back
+        # a lossy format (or fewer bits): measure what the written file keeps
         progress(0.98, "measuring the written file")
-        written, _ = imageio.read(dst)
         models = result.report.get("models_used") or list(result.report.get("models", {}))
         record["as_written"] = metrics.measure(px.to_float_rgb(pixels), px.to_float_rgb(written), models,
                                                seed=params.seed, transforms={}, lpips=False)
-    xmp = metadata.do_not_train_xmp(info.xmp, notice) if do_not_train else info.xmp
-    record["metadata"] = metadata.read_do_not_train(xmp)
+    record["metadata"] = metadata.read_do_not_train(written_info.xmp)
+    if do_not_train and not record["metadata"]["do_not_train"]:
+        record["notes"].append(f"the 'do not train' metadata is missing from the written {out_fmt} file "
+                               "(this Pillow cannot write it there; the engine needs Pillow 11 or newer)")
     record["seconds"] = round(time.time() - t0, 2)
     return record
 
