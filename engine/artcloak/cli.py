@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, report_text
 from .errors import ArtcloakError, Cancelled, InputError, ModelError
 from .params import Params, schema
 
@@ -205,6 +205,8 @@ def _summary_line(rec: dict) -> str:
             bits.append(f"after jpeg75 x{_fmt(figs['after.jpeg75.noise_ratio'])}")
         parts.append(f"{name}: {', '.join(bits)}")
     line = "  ".join(parts) + f"  ({rec['seconds']:.0f} s)"
+    for text in report_text.headline_lines(rep):  # the same words as the GIMP message
+        line += f"\n    {text.strip()}"
     if "as_written" in rec:
         aw = rec["as_written"]["models"]
         kept = ", ".join(f"{n} noise x{_fmt(f.get('noise_ratio'))}" for n, f in aw.items())
@@ -284,11 +286,18 @@ def verify_table(rep: dict) -> str:
              "",
              "What the models see (shift: latent change relative to the latents; noise x: times the change "
              "random noise of the same size causes, 1 = no better than noise; ampl x: change in the model's "
-             "reconstruction per unit of visible change):"]
+             "reconstruction per unit of visible change; copy dB: PSNR of the model's copy of the protected "
+             "image against its copy of the original, lower = stronger; +noise dB: how much lower than for "
+             "random noise of the same visibility):"]
     models = rep["models"]
     views = ["clean"] + list(rep.get("transforms", {}))
+
+    def has_copy(figs: dict) -> bool:
+        return "copy_psnr" in figs
+
     header = f"  {'view':<14}" + "".join(
         f"{name + ' shift':>16}{'noise x':>9}" + (f"{'ampl x':>9}" if "amplification" in figs else "")
+        + (f"{'copy dB':>9}{'+noise dB':>10}" if has_copy(figs) else "")
         for name, figs in models.items())
     lines.append(header)
     for view in views:
@@ -298,12 +307,17 @@ def verify_table(rep: dict) -> str:
             row += f"{_fmt(figs.get(pre + 'latent_shift'), 4):>16}{_fmt(figs.get(pre + 'noise_ratio')):>9}"
             if "amplification" in figs:
                 row += f"{_fmt(figs.get(pre + 'amplification')):>9}"
+            if has_copy(figs):
+                row += f"{_fmt(figs.get(pre + 'copy_psnr')):>9}{_fmt(figs.get(pre + 'copy_over_noise')):>10}"
         lines.append(row)
     for name, s in rep.get("summary", {}).items():
         lines.append(f"  {name}: {s['verdict']} "
                      f"(weakest: {s['weakest_view']}, noise x{s['weakest_noise_ratio']:.2f})")
-    lines.append(f"  (model figures on a view of at most {rep.get('eval_side')} px; "
-                 f"{rep.get('seconds', 0):.0f} s)")
+    lines.append(f"  (model figures on a view of at most {rep.get('eval_side')} px, train512 on its whole "
+                 f"512 px crop; {rep.get('seconds', 0):.0f} s)")
+    head = report_text.headline_lines(rep)
+    if head:
+        lines += ["", *head]
     md = rep.get("metadata")
     if md is not None:
         lines.append("")
@@ -466,7 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.add_argument("--figure", metavar="PNG", help="also write a PNG figure of what the models see")
     v.add_argument("--models", metavar="A,B", help="surrogates to use (default: every installed one)")
-    v.add_argument("--quick", action="store_true", help="only jpeg75 and resize512 (as protect's report)")
+    v.add_argument("--quick", action="store_true",
+                   help="only train512, jpeg75 and resize512 (as protect's report)")
     v.add_argument("--transforms", metavar="A,B", help="transforms to run (default: all)")
     v.add_argument("--side", type=int, default=512, help="evaluation view size in px (default 512; "
                    "larger is slower and closer to the whole image)")

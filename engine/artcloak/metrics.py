@@ -1,10 +1,21 @@
 """The measurements of ARCHITECTURE.md: how far the models' latents moved, and what a person sees.
 
-All images are H x W x 3 float32 numpy arrays in [0, 1]. `latent_shift`, `noise_ratio` and
-`amplification` are computed on an evaluation view after each transform T: the transformed image
-when it fits in EVAL_SIDE x EVAL_SIDE, else its centre crop, so that a protection report costs the
-same few seconds whatever the canvas size. Perceptual figures use the whole image at full
-resolution. The forwards run on onnxruntime when it is installed (see onnx_backend), else torch.
+All images are H x W x 3 float32 numpy arrays in [0, 1]. `latent_shift`, `noise_ratio`,
+`amplification`, `copy_psnr` and `copy_over_noise` are computed on an evaluation view after each
+transform T: the transformed image when it fits in EVAL_SIDE x EVAL_SIDE, else its centre crop, so
+that a protection report costs the same few seconds whatever the canvas size. The trainer view
+`train512` is the exception: its whole 512 x 512 crop is measured, because that is what a trainer's
+model sees. Perceptual figures use the whole image at full resolution. The forwards run on
+onnxruntime when it is installed (see onnx_backend), else torch.
+
+The trainer view `train512` (train_view): what a LoRA / DreamBooth data loader shows the model.
+  1. antialiased bicubic resize so the short side is TRAIN_SHORT = 576 px (up or down; bucketing
+     trainers resize to 512-640 px on the short side for 512 training, 576 is the middle),
+  2. centre crop of TRAIN_CROP = 512 x 512 px,
+  3. a JPEG re-save at quality TRAIN_JPEG = 88 through Pillow (4:2:0 chroma; scraped data sets
+     and trainers' caches commonly re-save at 85-90).
+A source with a long side over twice its short side is first cut to its centre 2:1 part (the
+crop only ever uses the centre, and memory stays bounded).
 """
 from __future__ import annotations
 
@@ -60,10 +71,36 @@ def local(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.n
     return fn
 
 
+def whole(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Mark a transform whose output is itself the view a model sees (a trainer's crop): it is
+    measured whole, never cut to the evaluation side."""
+    fn.whole = True  # type: ignore[attr-defined]
+    return fn
+
+
+TRAIN_SHORT, TRAIN_CROP, TRAIN_JPEG = 576, 512, 88
+
+
+def train_view(img: np.ndarray) -> np.ndarray:
+    """The `train512` trainer view (see the module docstring): short side resized to 576 px, centre
+    crop 512 x 512, JPEG quality 88. Always TRAIN_CROP x TRAIN_CROP x 3."""
+    h, w = img.shape[:2]
+    if h > 2 * w:  # only the centre is ever used: cut to 2:1 first (bounded memory)
+        img = img[(h - 2 * w) // 2:][: 2 * w]
+    elif w > 2 * h:
+        img = img[:, (w - 2 * h) // 2:][:, : 2 * h]
+    im = resize_short(img, TRAIN_SHORT)
+    h, w = im.shape[:2]
+    top, left = (h - TRAIN_CROP) // 2, (w - TRAIN_CROP) // 2
+    return jpeg(im[top: top + TRAIN_CROP, left: left + TRAIN_CROP], TRAIN_JPEG)
+
+
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "train512": whole(train_view),
     "jpeg75": local(lambda im: jpeg(im, 75)),
     "resize512": lambda im: resize_short(im, 512),
 }
+HEADLINE_VIEW = "train512"  # the view the reports' headline copy_psnr is taken after
 
 
 # ---- perceptual figures ------------------------------------------------------------------------
@@ -215,20 +252,36 @@ def views_of(transforms: dict[str, Callable] | None, side: int = EVAL_SIDE) -> d
     """Key prefix -> view function: "" for the clean view, "after.<name>." for each transform."""
     views: dict[str, Callable] = {"": lambda im: eval_view(im, side)}
     for tname, fn in (transforms if transforms is not None else TRANSFORMS).items():
-        if getattr(fn, "local", False):
+        if getattr(fn, "whole", False):
+            views[f"after.{tname}."] = fn
+        elif getattr(fn, "local", False):
             views[f"after.{tname}."] = lambda im, fn=fn: fn(eval_view(im, side))
         else:
             views[f"after.{tname}."] = lambda im, fn=fn: eval_view(fn(im), side)
     return views
 
 
+def _copy_psnr(copy: np.ndarray, ref: np.ndarray) -> float:
+    """PSNR of one decoded copy against another, both as displayed (clipped to [0, 1])."""
+    return psnr(np.clip(copy, 0, 1), np.clip(ref, 0, 1))
+
+
+def copy_over_noise(copy_prot: float, copy_noise: float) -> float:
+    """copy_psnr of the random-sign twin minus that of the protected image (dB); 0 when neither
+    copy changed at all."""
+    if copy_prot == copy_noise:  # also both infinite: no change, nothing gained
+        return 0.0
+    return copy_noise - copy_prot
+
+
 def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
                   transforms: dict[str, Callable] | None = None,
                   seed: int = 0, side: int = EVAL_SIDE, backend: str = "onnxruntime",
                   on_view: Callable[[int, int], None] | None = None) -> dict[str, float]:
-    """latent_shift, noise_ratio and amplification (where a decoder exists) for one model, clean and
-    after each transform (keys `after.<name>.<figure>`). Transforms must be deterministic (the same
-    noise for every image they see), so that T(x') - T(x) is the perturbation's effect alone."""
+    """latent_shift and noise_ratio for one model, plus amplification, copy_psnr and copy_over_noise
+    where a decoder exists; clean and after each transform (keys `after.<name>.<figure>`).
+    Transforms must be deterministic (the same noise for every image they see), so that
+    T(x') - T(x) is the perturbation's effect alone."""
     net = onnx_backend.nets(name, backend)
     delta = prot.astype(np.float32) - orig
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
@@ -242,22 +295,50 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
         moved = _norm(z1 - z0)
         out[prefix + "latent_shift"] = round(moved / max(_norm(z0), 1e-12), 5)
         out[prefix + "noise_ratio"] = round(moved / max(_norm(zn - z0), 1e-12), 4)
-        if net.decode is not None and rms_delta > 0:
-            seen = float(np.sqrt(np.mean((net.decode(z1) - net.decode(z0)).astype(np.float64) ** 2)))
+        if net.decode is None:
+            continue
+        d0, d1 = net.decode(z0), net.decode(z1)
+        if rms_delta > 0:
+            seen = float(np.sqrt(np.mean((d1 - d0).astype(np.float64) ** 2)))
             out[prefix + "amplification"] = round(seen / rms_delta, 4)
+        c1 = _copy_psnr(d1, d0)
+        cn = _copy_psnr(net.decode(zn), d0) if rms_delta > 0 else c1
+        out[prefix + "copy_psnr"] = round(c1, 3)
+        out[prefix + "copy_over_noise"] = round(copy_over_noise(c1, cn), 3)
     return out
+
+
+def headline(report: dict, view: str = HEADLINE_VIEW) -> dict | None:
+    """The reports' headline: the copy_psnr (and copy_over_noise) of the first model with a decoder
+    after `view` (the clean view when the report lacks it), next to the PSNR a person sees.
+    None when no model has a decoder."""
+    for name, figs in (report.get("models") or {}).items():
+        if "copy_psnr" not in figs:
+            continue
+        seen = view if f"after.{view}.copy_psnr" in figs else "clean"
+        prefix = "" if seen == "clean" else f"after.{seen}."
+        return {"model": name, "view": seen, "copy_psnr": figs[prefix + "copy_psnr"],
+                "copy_over_noise": figs.get(prefix + "copy_over_noise"),
+                "psnr": (report.get("perceptual") or {}).get("psnr")}
+    return None
 
 
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE) -> dict:
-    """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}}.
+    """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
+    metrics.headline(), "text": the report in words (report_text.render)}.
 
     Sized for protect()'s report (~5 s at 1024 x 1024 on 2 cores): model figures on a view of at
     most `side` px, no LPIPS unless asked (it costs 1-3 s). For a benchmark's exact figures pass
     side=4096 (the whole image up to that size) and lpips=True; `artcloak verify` uses side 512."""
-    return {
+    from . import report_text
+
+    report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
         "models": {m: model_figures(m, orig, prot, transforms, seed, side) for m in models},
         "eval_side": side,
     }
+    report["headline"] = headline(report)
+    report["text"] = report_text.render(report)
+    return report

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import imageio, metadata, metrics, onnx_backend
+from . import imageio, metadata, metrics, onnx_backend, report_text
 from . import pixels as px
 from .errors import InputError
 from .models import resolve_models
@@ -62,6 +62,8 @@ def noisy_upscale(img: np.ndarray, sigma: float = 0.1, factor: int = 4) -> np.nd
 
 
 SUITE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "train512": ("trainer view: short side resized to 576 px, centre crop 512 x 512, JPEG quality 88 "
+                 "(measured whole)", metrics.TRANSFORMS["train512"]),
     "jpeg95": ("JPEG quality 95", metrics.local(lambda im: metrics.jpeg(im, 95))),
     "jpeg85": ("JPEG quality 85", metrics.local(lambda im: metrics.jpeg(im, 85))),
     "jpeg75": ("JPEG quality 75", metrics.local(lambda im: metrics.jpeg(im, 75))),
@@ -74,7 +76,7 @@ SUITE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "noise": ("Gaussian noise, sigma 0.05", metrics.local(lambda im: gaussian_noise(im, 0.05))),
     "noisyupscale": ("noisy upscaling: noise sigma 0.1, shrink x1/4, bicubic upscale x4", noisy_upscale),
 }
-QUICK = ("jpeg75", "resize512")
+QUICK = tuple(metrics.TRANSFORMS)  # as protect's report: train512, jpeg75, resize512
 
 
 def transforms_for(names: list[str] | None = None) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -93,7 +95,9 @@ def _skip_upscales(img: np.ndarray, names: list[str]) -> list[str]:
 
 
 def summary(models: dict[str, dict]) -> dict:
-    """Per model: the weakest noise_ratio over all views and where, and a one-word verdict."""
+    """Per model: the weakest noise_ratio over all views and where, and a one-word verdict; for a
+    model with a decoder also the headline `copy_psnr` and `copy_over_noise` after the trainer view
+    (metrics.HEADLINE_VIEW, else clean) and that view's name."""
     out = {}
     for name, figs in models.items():
         ratios = {("clean" if k == "noise_ratio" else k[len("after."): -len(".noise_ratio")]): v
@@ -102,6 +106,10 @@ def summary(models: dict[str, dict]) -> dict:
         r = ratios[worst]
         verdict = "strong" if r >= 2 else "moderate" if r >= 1.4 else "weak" if r >= 1.1 else "none"
         out[name] = {"weakest_view": worst, "weakest_noise_ratio": r, "verdict": verdict}
+        head = metrics.headline({"models": {name: figs}})
+        if head is not None:
+            out[name].update(copy_view=head["view"], copy_psnr=head["copy_psnr"],
+                             copy_over_noise=head["copy_over_noise"])
     return out
 
 
@@ -131,11 +139,13 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
         report["models"][name] = metrics.model_figures(name, a, b, chosen, seed, side, on_view=step)
         done += weight
     report["summary"] = summary(report["models"])
+    report["headline"] = metrics.headline(report)  # the first decoder model's copy after train512
     report["models_used"] = used
     report["transforms"] = {n: SUITE[n][0] for n in names}
     report["eval_side"] = side
     report["backend"] = {n: onnx_backend.nets(n).backend for n in used}
     report["seconds"] = round(time.time() - t0, 2)
+    report["text"] = report_text.render(report)
     report_progress(1.0, "done")
     return report
 

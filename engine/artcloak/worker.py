@@ -145,7 +145,18 @@ def run_protect(job: dict, progress: Callable[[float, str], None], cancel: Calla
     pixels = read_raw(job, "input")
     result = protect(pixels, p, progress, cancel)
     write_raw(result.pixels, out_path)
-    return {"output": os.path.basename(out_path), "report": result.report}
+    return {"output": os.path.basename(out_path), "report": result.report,
+            "report_text": _text_of(result.report)}
+
+
+def _text_of(report: dict) -> str:
+    """The report in words (report_text.render), also kept in the report as "text": the plug-ins
+    show the engine's own text, so the CLI and GIMP say the same."""
+    from . import report_text
+
+    if not report.get("text"):
+        report["text"] = report_text.render(report)
+    return report["text"]
 
 
 def _verify_arrays(orig: np.ndarray, prot: np.ndarray, progress: Callable[[float, str], None]) -> dict:
@@ -172,7 +183,8 @@ def _verify_arrays(orig: np.ndarray, prot: np.ndarray, progress: Callable[[float
 
 def run_verify(job: dict, progress: Callable[[float, str], None], cancel: Callable[[], bool]) -> dict:
     orig, prot = read_raw(job, "original"), read_raw(job, "protected")
-    return {"report": _verify_arrays(orig, prot, progress)}
+    report = _verify_arrays(orig, prot, progress)
+    return {"report": report, "report_text": _text_of(report)}
 
 
 OPS = {"protect": run_protect, "verify": run_verify}

@@ -220,8 +220,9 @@ def run_protect(procedure, run_mode, image, drawables, config, run_data):
             if new.get_lock_content():  # the copy of a locked layer is locked too: it is ours to fill
                 new.set_lock_content(False)
             pixels.write_through_selection(new, rect, babl, out)
+            # the report in words (the engine's text: the same as the CLI prints) travels with the layer
             entry = {"layer": layer.get_name(), "new_layer": new.get_name(), "region": list(rect),
-                     "report": report}
+                     "report": report, "report_text": client.format_report(report)}
             attach_report(new, entry)
             reports.append(entry)
             new_layers.append(new)
@@ -231,7 +232,7 @@ def run_protect(procedure, run_mode, image, drawables, config, run_data):
         image.undo_group_end()
     Gimp.displays_flush()
 
-    text = "\n\n".join("{}\n{}".format(r["new_layer"], client.format_report(r["report"])) for r in reports)
+    text = "\n\n".join("{}\n{}".format(r["new_layer"], r["report_text"]) for r in reports)
     if interactive:
         Gimp.message("artcloak: protection report\n\n" + text)
     summary = {"layers": reports, "metadata": tags}
