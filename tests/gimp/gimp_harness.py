@@ -1,7 +1,10 @@
 """Run a Python script inside a real, headless GIMP 3 with the repository's plug-in and engine.
 
-Debian 13+: `gimp-console-3.0` from the host. Debian 12: the trixie chroot that ensure_gimp.sh builds
-(default /var/tmp/gimp3-root), entered in a private mount namespace (unshare -m) with /proc, /dev,
+Two GIMPs: 3.0 (Debian 13's package: from the host on Debian 13+, else the trixie chroot that
+ensure_gimp.sh builds, default /var/tmp/gimp3-root) and 3.2 (Debian sid's, the chroot that
+`GIMP3_SUITE=sid ensure_gimp.sh` builds, default /var/tmp/gimp32-root; GIMP32_ROOT moves it). Both are
+started as `gimp-console-3` (3.2 has no `gimp-console-3.0`; plain `gimp-console` may be GIMP 2.10 on a
+host). A chroot is entered in a private mount namespace (unshare -m) with /proc, /dev,
 /sys, a fresh tmpfs /tmp, and bind mounts at the same paths of what the plug-in needs from the host:
 the repository, the engine's venv and its base Python, the model weights and the work folder.
 
@@ -10,7 +13,9 @@ creates in CI); the plug-in finds it through ARTCLOAK_ENGINE_PYTHON.
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +25,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "plugin" / "gimp3"
-CHROOT = Path(os.environ.get("GIMP3_ROOT", "/var/tmp/gimp3-root"))
-GIMP = "gimp-console-3.0"
-GUI_GIMP = "gimp-3.0"
+CHROOTS = {"3.0": Path(os.environ.get("GIMP3_ROOT", "/var/tmp/gimp3-root")),
+           "3.2": Path(os.environ.get("GIMP32_ROOT", "/var/tmp/gimp32-root"))}
+CHROOT = CHROOTS["3.0"]
+GIMP = "gimp-console-3"  # GIMP 3.0 and 3.2 alike
+GUI_GIMP = "gimp-3"
 # Work folders live under /var/tmp: a chroot gets its own tmpfs /tmp (host /tmp paths also work,
 # they are bind-mounted after that tmpfs, but /var/tmp keeps big files off RAM).
 WORK_PARENT = "/var/tmp"
@@ -45,11 +52,25 @@ exec chroot "$R" "$@"
 """
 
 
-def mode() -> str | None:
-    """"host" (GIMP 3 installed here), "chroot" (Debian 12 + ensure_gimp.sh, as root) or None."""
-    if shutil.which(GIMP):
+@functools.cache
+def host_version() -> str | None:
+    """The major.minor of the GIMP 3 installed on the host, or None."""
+    if not shutil.which(GIMP):
+        return None
+    try:
+        out = subprocess.run([GIMP, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"version (3\.\d+)", out)
+    return m.group(1) if m else None
+
+
+def mode(version: str = "3.0") -> str | None:
+    """"host" (this GIMP installed here), "chroot" (ensure_gimp.sh's chroot, as root) or None."""
+    if host_version() == version:
         return "host"
-    if (CHROOT / "usr/bin" / GIMP).exists() and os.geteuid() == 0 and shutil.which("unshare"):
+    root = CHROOTS[version]
+    if (root / "usr/bin" / GIMP).exists() and os.geteuid() == 0 and shutil.which("unshare"):
         return "chroot"
     return None
 
@@ -74,6 +95,7 @@ class Gimp3:
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="artcloak-gimp-",
                                                                      dir=WORK_PARENT)))
     engine_python: str = sys.executable
+    version: str = "3.0"
 
     def __post_init__(self) -> None:
         self.home = self.work / "home"
@@ -113,9 +135,9 @@ class Gimp3:
         unless `env` overrides them). `gui`: the full GIMP on env's DISPLAY (for the dialog screenshot;
         bind /tmp/.X11-unix then). `binds`: more host paths for the chroot.
         """
-        how = mode()
+        how = mode(self.version)
         if how is None:
-            raise RuntimeError("no GIMP 3: run tests/gimp/ensure_gimp.sh (as root) first")
+            raise RuntimeError(f"no GIMP {self.version}: run tests/gimp/ensure_gimp.sh (as root) first")
         os.chmod(PLUGIN_DIR / "artcloak-protect" / "artcloak-protect.py", 0o755)  # GIMP runs executables only
         variables = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home),
                      "ARTCLOAK_ENGINE_PYTHON": self.engine_python,
@@ -127,7 +149,7 @@ class Gimp3:
                 "--batch-interpreter=python-fu-eval", "-b", f"exec(open({str(script)!r}).read())", "--quit"]
         if how == "chroot":
             argv = (["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", _ENTER, "_",
-                     str(CHROOT), *self.binds(), *binds, "--", "/usr/bin/env", "-i"]
+                     str(CHROOTS[self.version]), *self.binds(), *binds, "--", "/usr/bin/env", "-i"]
                     + [f"{k}={v}" for k, v in variables.items()] + argv)
             return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                                   env={"PATH": os.environ["PATH"]})

@@ -1,4 +1,5 @@
-# Runs INSIDE gimp-console-3.0 (python-fu-eval batch interpreter), started by tests/gimp/gimp_harness.py:
+# Runs INSIDE gimp-console-3 (GIMP 3.0 or 3.2; python-fu-eval batch interpreter), started by
+# tests/gimp/gimp_harness.py:
 # what a user would type in Filters > Python-Fu > Console, for each scenario the job file names.
 # It records what happened (statuses, layer stacks, raw pixel dumps, reports) in the job's folder;
 # the pytest side (test_gimp3.py) judges. One failing scenario does not stop the others.
@@ -13,8 +14,16 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-gi.require_version("GExiv2", "0.10")  # Gimp.Metadata's tag methods come from GExiv2
-from gi.repository import Gegl, GExiv2, Gimp, Gio  # noqa: E402, F401
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+# Gimp.Metadata's tag methods come from GExiv2: 0.10 in GIMP 3.0, 0.16 in GIMP 3.2 (Gimp loaded it)
+for _version in ("0.16", "0.10"):
+    try:
+        gi.require_version("GExiv2", _version)
+        break
+    except ValueError:
+        continue
+from gi.repository import GExiv2  # noqa: E402, F401
 
 JOB = json.load(open(os.environ["ARTCLOAK_GIMP_JOB"]))
 OUT = JOB["out"]

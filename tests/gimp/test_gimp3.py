@@ -1,9 +1,13 @@
 """The GIMP 3 plug-in in a real, headless GIMP 3 with the real engine and weights.
 
-Two GIMP runs per session (tests/gimp/gimp_harness.py): one with the engine doing four real jobs on small
-images (protect with a feathered selection + verify, a 16-bit grey image, a batch of a good and a bad
-file), one with a broken engine path and an indexed image. Each scenario records what happened inside
-GIMP (tests/gimp/gimp_scenarios.py); these tests judge the records and the pixel dumps.
+GIMP 3.0 (Debian 13's), two runs per session (tests/gimp/gimp_harness.py): one with the engine doing four
+real jobs on small images (protect with a feathered selection + verify, a 16-bit grey image, a batch of a
+good and a bad file), one with a broken engine path and an indexed image. Each scenario records what
+happened inside GIMP (tests/gimp/gimp_scenarios.py); these tests judge the records and the pixel dumps.
+
+GIMP 3.2 (Debian sid's, what Flathub and gimp.org ship): one run with the representative subset (protect
+adds a layer above the original and leaves it byte-identical, with the do-not-train metadata; a batch),
+judged by the same tests.
 """
 from __future__ import annotations
 
@@ -60,14 +64,36 @@ def _run(gimp: harness.Gimp3, name: str, scenarios: list, env: dict | None = Non
     return json.loads(results.read_text()), out, log
 
 
+def _gimp(version: str, how: str):
+    if harness.mode(version) is None:
+        pytest.skip(f"no GIMP {version} here: run {how} (as root) first")
+    g = harness.Gimp3(version=version)
+    _inputs(g.work)
+    return g
+
+
 @pytest.fixture(scope="module")
 def gimp(models_dir):
-    if harness.mode() is None:
-        pytest.skip("no GIMP 3 here: run tests/gimp/ensure_gimp.sh (as root) first")
-    g = harness.Gimp3()
-    _inputs(g.work)
+    g = _gimp("3.0", "tests/gimp/ensure_gimp.sh")
     yield g
     g.cleanup()
+
+
+@pytest.fixture(scope="module")
+def gimp32(models_dir):
+    g = _gimp("3.2", "GIMP3_SUITE=sid tests/gimp/ensure_gimp.sh")
+    yield g
+    g.cleanup()
+
+
+@pytest.fixture(scope="module")
+def main_run_32(gimp32):
+    w = str(gimp32.work)
+    return _run(gimp32, "main", [
+        ["rgb", {"path": f"{w}/rgba.png", "select": SELECT, "feather": FEATHER, "quality": "fast"}],
+        ["batch", {"inputs": [f"{w}/good.jpg", f"{w}/bad.png"], "out_dir": f"{w}/batch-out",
+                   "quality": "fast"}],
+    ])
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +276,18 @@ def test_indexed_image_gets_a_clear_message(error_run):
     rec, _ = scenario(error_run, "indexed", ok=False)
     assert rec["status"] == "execution-error" and "Indexed" in rec["error"] and "RGB" in rec["error"]
     assert rec["stack_after"] == rec["stack_before"]
+
+
+# ---- GIMP 3.2: the representative subset, judged by the same tests -------------------------------
+
+def test_gimp32_protect_adds_a_layer_and_keeps_the_original(main_run_32):
+    assert main_run_32[0]["gimp"].startswith("3.2"), main_run_32[0]["gimp"]
+    test_new_layer_directly_above_original(main_run_32)
+    test_original_layer_byte_identical(main_run_32)
+    test_change_within_budget_alpha_kept(main_run_32)
+    test_selection_limits_the_change(main_run_32)
+    test_do_not_train_metadata_on_image_and_in_export(main_run_32)  # gexiv2 0.16 in GIMP 3.2
+
+
+def test_gimp32_batch(main_run_32, gimp32):
+    test_batch_writes_good_files_and_reports_bad_ones(main_run_32, gimp32)

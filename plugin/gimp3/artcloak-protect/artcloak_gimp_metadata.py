@@ -4,6 +4,7 @@ IPTC PLUS `plus:DataMining` = DMI-PROHIBITED-AIMLTRAINING with `plus:OtherConstr
 and W3C TDMRep `tdm:reservation` = 1. Exiv2 knows the PLUS schema; the TDMRep namespace is
 registered here; GIMP's metadata serialisation carries the namespace on to its export plug-ins.
 
+GIMP 3.0 links gexiv2 0.10, GIMP 3.2 gexiv2 0.16 (same calls): the one the Gimp typelib loaded is used.
 Found in GIMP 3.0.4: the Gimp typelib does not declare GExiv2.Metadata as Gimp.Metadata's parent, so
 Python sees none of the tag methods on it; they work when called unbound, as GExiv2.Metadata.f(md).
 GIMP's exporters write XMP only with their "include-xmp" argument on (the export dialog's "Save XMP
@@ -14,11 +15,14 @@ import gi
 gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp  # noqa: E402
 
-try:
-    gi.require_version("GExiv2", "0.10")
-    from gi.repository import GExiv2
-except (ImportError, ValueError):  # GIMP built without the GExiv2 typelib: no metadata then
-    GExiv2 = None
+GExiv2 = None  # GIMP built without the GExiv2 typelib: no metadata then
+for _version in ("0.16", "0.10"):  # GIMP 3.2 links gexiv2 0.16, GIMP 3.0 0.10 (Gimp loaded it already)
+    try:
+        gi.require_version("GExiv2", _version)
+        from gi.repository import GExiv2
+        break
+    except (ImportError, ValueError):  # not installed, or Gimp loaded the other version
+        continue
 
 PLUS_NS = "http://ns.useplus.org/ldf/xmp/1.0/"
 TDM_NS = "http://www.w3.org/ns/tdmrep/"
