@@ -34,11 +34,18 @@ def test_report_keys_as_in_architecture(report):
     figs = report["models"]["taef2"]
     names = [n for n in verify.SUITE if not (n.startswith("resize") and int(n[6:]) >= 96)]
     assert list(report["transforms"]) == names  # downscales above the image size are left out
+    assert "train512" in names
     for view in [""] + [f"after.{n}." for n in names]:
-        for fig in ("latent_shift", "noise_ratio", "amplification"):
+        for fig in ("latent_shift", "noise_ratio", "amplification", "copy_psnr", "copy_over_noise"):
             assert view + fig in figs
-    assert not any(k.endswith("amplification") for k in report["models"]["taesana"])  # no decoder weights
+    no_decoder = report["models"]["taesana"]
+    assert not any(k.endswith(("amplification", "copy_psnr")) for k in no_decoder)
     assert set(report["summary"]) == {"taef2", "taesana"}
+    s = report["summary"]["taef2"]
+    assert s["copy_view"] == "train512" and s["copy_psnr"] == figs["after.train512.copy_psnr"]
+    assert s["copy_over_noise"] == figs["after.train512.copy_over_noise"]
+    assert report["headline"]["model"] == "taef2" and report["headline"]["copy_psnr"] == s["copy_psnr"]
+    assert report["text"].startswith("A model trained on this image would reproduce it")
 
 
 def test_plain_noise_scores_about_one(report):
@@ -99,6 +106,13 @@ def test_size_mismatch_is_a_clear_error(models_dir):
 def test_table_and_figure(report, models_dir):
     text = cli.verify_table(dict(report, metadata={"do_not_train": False}))
     assert "taef2 shift" in text and "noisyupscale" in text and "none found" in text
+    assert "copy dB" in text and "+noise dB" in text
+    f2 = report["models"]["taef2"]
+    row = next(line for line in text.splitlines() if line.strip().startswith("train512"))
+    assert f"{f2['after.train512.copy_psnr']:.2f}" in row
+    assert f"{f2['after.train512.copy_over_noise']:.2f}" in row
+    assert f"reproduce it with a change of {f2['after.train512.copy_psnr']:.1f} dB PSNR" in text
     orig, prot = _pair()
     img = figure.render(orig, prot, ["taef2", "taesana"], report=report)
-    assert img.size == (3 * 112 + 32, 3 * (96 + figure.LABEL_H + 8) + 8)
+    # the 1:1 rows of the 96 x 112 crop, and taef2's two copies of the whole 512 px trainer view
+    assert img.size == (3 * 512 + 32, 3 * (96 + figure.LABEL_H + 8) + 8 + 2 * figure.LABEL_H + 512 + 8)
