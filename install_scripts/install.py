@@ -32,11 +32,80 @@ APP = "artcloak"
 CONFIG_NAME = "artcloak-engine.json"
 MANIFEST_NAME = "install-manifest.json"
 DEFAULT_TORCH = "torch==2.13.0"  # pinned: a bare "torch" may pull a multi-GB CUDA build
+# Which torch the engine gets: ONE table, first matching row wins. (platform, machines, lowest OS version,
+# pip requirements, lowest and highest Python with a wheel). Checked against the package index: 2.13.0
+# has no wheel for Python 3.9 or for Intel Macs (newest there 2.2.2, Python <= 3.12, built for numpy 1.x)
+# and none for arm64 macOS before 14 (newest there 2.11.0); none at all for Windows on ARM.
+TORCH_TABLE = (
+    ("linux", ("x86_64", "aarch64"), None, (DEFAULT_TORCH,), (3, 10), (3, 14)),
+    ("windows", ("amd64",), None, (DEFAULT_TORCH,), (3, 10), (3, 14)),
+    ("macos", ("arm64",), (14, 0), (DEFAULT_TORCH,), (3, 10), (3, 14)),
+    ("macos", ("arm64",), (11, 0), ("torch==2.11.0",), (3, 10), (3, 14)),
+    ("macos", ("x86_64",), (10, 9), ("torch==2.2.2", "numpy<2"), (3, 9), (3, 12)),
+)
+FLATPAK_APP = "org.gimp.GIMP"
+FLATPAK_GRANT = ["flatpak", "override", "--user", "--talk-name=org.freedesktop.Flatpak", FLATPAK_APP]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 SHEBANG_GIMP3 = "#!/usr/bin/env python3"
 GIMP_VERSION_DIR = re.compile(r"^(2\.10|3\.\d+)$")
 DOWNLOAD_TIMEOUT = 60
 PLATFORMS = ("linux", "macos", "windows")
+
+
+def machine_name(platform: str, machine: str) -> str:
+    """The table's spelling of a CPU name (Windows says AMD64/ARM64, Linux x86_64/aarch64, macOS arm64)."""
+    m = machine.strip().lower()
+    if platform == "windows":
+        return {"x86_64": "amd64", "x64": "amd64", "aarch64": "arm64"}.get(m, m)
+    if platform == "macos":
+        return {"aarch64": "arm64", "amd64": "x86_64"}.get(m, m)
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
+
+
+def python_hint(platform: str) -> str:
+    """How to get a Python the table accepts, in the words of each platform."""
+    if platform == "macos":
+        return ("Get Python 3.12 from https://www.python.org/downloads/macos/ "
+                "(or `brew install python@3.12`), then run: "
+                "install_scripts/install.sh --python /usr/local/bin/python3.12 "
+                "(Homebrew: /opt/homebrew/bin/python3.12)")
+    if platform == "windows":
+        return ("Get Python 3.12 from https://www.python.org/downloads/windows/ (tick \"Add python.exe to "
+                "PATH\"), then run: powershell -ExecutionPolicy Bypass -File install_scripts\\install.ps1 "
+                "--python \"%LOCALAPPDATA%\\Programs\\Python\\Python312\\python.exe\"")
+    return ("Install one from your distribution (e.g. `sudo apt install python3.12-venv`), or with "
+            "`uv python install 3.12` or pyenv, then run: "
+            "install_scripts/install.sh --python /path/to/python3.12")
+
+
+def torch_choice(platform: str, machine: str, os_version: tuple[int, ...] | None,
+                 python: tuple[int, int]) -> list[str]:
+    """The pip requirements that give this platform, machine, OS version and Python its torch (see
+    TORCH_TABLE); Failure with what to do where PyTorch publishes none."""
+    m = machine_name(platform, machine)
+    rows = [r for r in TORCH_TABLE if r[0] == platform and m in r[1]]
+    if not rows:
+        where = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}[platform]
+        extra = (" Install the x64 (AMD64) Python from python.org, which Windows on ARM runs by emulation, "
+                 "and pass it with --python." if platform == "windows" and m == "arm64" else "")
+        raise Failure(f"PyTorch publishes no build for {where} on {machine} processors, so the artcloak "
+                      f"engine cannot be installed on this computer.{extra} It runs on Linux (x86_64, "
+                      "aarch64), Windows (x86_64) and macOS (Apple silicon with macOS 11 or newer; Intel).")
+    osv = tuple(os_version or ())
+    row = next((r for r in rows if r[2] is None or (osv and osv >= r[2])), None)
+    if row is None:
+        low = ".".join(map(str, rows[-1][2]))
+        have = ".".join(map(str, osv)) or "(unknown)"
+        raise Failure(f"PyTorch has no build for macOS {have} on {machine}: it needs macOS {low} or newer. "
+                      "Update macOS, or use the command-line tool on a newer computer.")
+    _, _, _, spec, low, high = row
+    if not low <= tuple(python[:2]) <= high:
+        have = "{}.{}".format(*python[:2])
+        span = "{}.{} to {}.{}".format(*low, *high)
+        newest = "" if tuple(python[:2]) < low else " (newer than any PyTorch build for it)"
+        raise Failure(f"{spec[0]}, the PyTorch for this computer, has builds for Python {span}; the Python "
+                      f"that would run the engine is {have}{newest}. {python_hint(platform)}")
+    return list(spec)
 
 
 def this_platform() -> str:
@@ -68,7 +137,14 @@ class Layout:
         """(packaging, folder holding GIMP's per-version config folders), in search order."""
         h = self.home
         if self.platform == "windows":
-            return [("native", Path(self.env.get("APPDATA") or h / "AppData" / "Roaming") / "GIMP")]
+            roots = [("native", Path(self.env.get("APPDATA") or h / "AppData" / "Roaming") / "GIMP")]
+            # the Microsoft Store's GIMP (an MSIX package): its AppData writes land in the package's
+            # LocalCache, %LOCALAPPDATA%\Packages\<GIMP package>\LocalCache\Roaming\GIMP
+            packages = Path(self.env.get("LOCALAPPDATA") or h / "AppData" / "Local") / "Packages"
+            if packages.is_dir():
+                roots += [("msstore", p / "LocalCache" / "Roaming" / "GIMP")
+                          for p in sorted(packages.iterdir()) if p.is_dir() and "gimp" in p.name.lower()]
+            return roots
         if self.platform == "macos":
             return [("native", h / "Library" / "Application Support" / "GIMP")]
         config = Path(self.env.get("XDG_CONFIG_HOME") or h / ".config")
@@ -308,9 +384,16 @@ class Installer:
         dry = ": DRY RUN, nothing is changed" if self.dry else ""
         self.say(f"artcloak installer {engine_version()} ({self.platform} layout){dry}")
         self.say(f"  data folder: {self.base}")
+        if not a.engine_python:
+            # which torch (TORCH_TABLE), decided before anything is created: a refusal leaves nothing behind
+            venv_py = venv_python(self.venv)
+            base_python = Path(a.python).expanduser() if a.python else Path(sys.executable)
+            info = self.python_info(venv_py if venv_py.is_file() else base_python)
+            self.torch_specs = self.choose_torch(info)
         self.makedirs(self.base)
         # absolute, not resolved: a venv's python is a symlink that only works under its own name
         python = Path(a.engine_python).expanduser().absolute() if a.engine_python else venv_python(self.venv)
+        self.engine_python = python
         if not a.engine_python:
             self.install_engine()
         elif not self.dry and not python.is_file():
@@ -346,7 +429,6 @@ class Installer:
         if not python.is_file():
             self.act(f"create a Python virtual environment with {base_python}")
             if not self.dry:
-                self.check_base_python(base_python)
                 self.makedirs(self.venv.parent)
                 cmd = [str(base_python), "-m", "venv"]
                 if a.system_site_packages:
@@ -356,7 +438,8 @@ class Installer:
                 self.call(cmd + [str(self.venv)], "creating the virtual environment failed")
         fingerprint = engine_fingerprint()
         state = self.manifest.state
-        wanted = {"engine": fingerprint, "torch": a.torch_spec, "onnxruntime": a.with_onnxruntime}
+        wanted = {"engine": fingerprint, "torch": " ".join(self.torch_specs),
+                  "onnxruntime": a.with_onnxruntime}
         if (python.is_file() and all(state.get(k) == v for k, v in wanted.items())
                 and self.probe(python, "import torch, artcloak")):
             self.say(f"  engine {engine_version()} and torch already installed")
@@ -385,17 +468,39 @@ class Installer:
         state.update(wanted)
         self.manifest.save()
 
-    def check_base_python(self, base: Path) -> None:
-        code = "import sys, venv, ensurepip; print('%d.%d' % sys.version_info[:2])"
-        out = subprocess.run([str(base), "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-        if out.returncode != 0:
-            raise Failure(f"{base} cannot create virtual environments (on Debian/Ubuntu: sudo apt install "
+    def python_info(self, exe: Path) -> dict:
+        """The version, CPU and macOS version of the Python that runs (or will run) the engine; it must
+        be able to make virtual environments. Read-only, so a dry run asks too."""
+        code = ("import sys, platform, venv, ensurepip; print('%d.%d' % sys.version_info[:2], "
+                "platform.machine() or '?', platform.mac_ver()[0] or '-')")
+        try:
+            out = subprocess.run([str(exe), "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+        except OSError as e:
+            raise Failure(f"cannot run the Python {exe}: {e}. Pass a working one with --python PATH") \
+                from None
+        fields = out.stdout.strip().split()
+        if out.returncode != 0 or len(fields) != 3:
+            raise Failure(f"{exe} cannot create virtual environments (on Debian/Ubuntu: sudo apt install "
                           f"python3-venv):\n{out.stdout.strip()}")
-        major, minor = (int(x) for x in out.stdout.strip().split("."))
-        if (major, minor) < (3, 9):
-            raise Failure(f"the engine needs Python 3.9 or newer; {base} is {major}.{minor}. Install a newer "
-                          "Python and pass it with --python PATH")
+        version = tuple(int(x) for x in fields[0].split("."))
+        if version < (3, 9):
+            raise Failure(f"the engine needs Python 3.10 or newer (3.9 on an Intel Mac); {exe} is "
+                          f"{fields[0]}. {python_hint(self.platform)}")
+        a = self.args
+        machine = a.machine or fields[1]
+        mac = a.os_version or (fields[2] if fields[2] != "-" else "")
+        osv = tuple(int(x) for x in re.findall(r"\d+", mac)[:2]) or None
+        return {"exe": exe, "python": version, "machine": machine, "os_version": osv}
+
+    def choose_torch(self, info: dict) -> list[str]:
+        a = self.args
+        if a.torch_spec:
+            return [a.torch_spec]  # the user's own choice
+        specs = torch_choice(self.platform, info["machine"], info["os_version"], info["python"])
+        self.say(f"  PyTorch for {self.platform} on {info['machine']}, Python %d.%d: {' '.join(specs)}"
+                 % info["python"][:2])
+        return specs
 
     def pip(self, python: Path) -> list[str]:
         cmd = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input"]
@@ -409,7 +514,8 @@ class Installer:
 
     def install_torch(self, python: Path) -> None:
         a = self.args
-        spec = a.torch_spec
+        specs = self.torch_specs
+        spec = specs[0]
         if a.system_site_packages and python.is_file() and self.probe(python, "import torch"):
             self.say("  using the torch the environment sees from %s" % (a.python or sys.executable))
             return
@@ -421,7 +527,7 @@ class Installer:
             device = "cuda" if has_nvidia_gpu() else "cpu"
         index = a.torch_index
         if index is None and not a.wheels and device == "cpu" and self.platform == "linux" and not self.dry:
-            index = self.cpu_index_needed(python, spec)
+            index = self.cpu_index_needed(python, spec)  # the table's torch, pinned: never a bare "torch"
         where = (f"from {a.wheels}") if a.wheels else (f"from {index}" if index else "from the package index")
         kind = {"cuda": "CUDA", "cpu": "CPU"}[device]
         if self.platform == "macos":
@@ -430,14 +536,15 @@ class Installer:
             kind = "CPU"
             self.say("  note: the default index has only CPU builds of torch for Windows; for your NVIDIA "
                      "card pass --torch-index with the CUDA wheel index named on pytorch.org")
-        self.act(f"install {spec} ({kind} build) {where}")
+        self.act(f"install {' '.join(specs)} ({kind} build) {where}")
         if self.dry:
             return
-        cmd = self.pip(python) + ["install", "--no-cache-dir", spec] + self.pip_source()
+        cmd = self.pip(python) + ["install", "--no-cache-dir", *specs] + self.pip_source()
         if index:
             cmd += ["--index-url", index]
-        self.call(cmd, "installing torch failed. Offline? Pass --wheels DIR with a torch wheel "
-                       "(and its dependencies), or --system-site-packages to use a torch you already have.")
+        self.call(cmd, f"installing {' '.join(specs)} failed. Offline? Pass --wheels DIR with that torch "
+                       "wheel (and its dependencies), or --system-site-packages to use a torch you already "
+                       "have.")
 
     def torch_matches(self, python: Path, spec: str) -> bool:
         m = re.match(r"^torch==([\w.]+)$", spec.strip())
@@ -618,14 +725,84 @@ class Installer:
             if not fronts:
                 self.warn(f"{t.label}: this checkout has no plug-in under plugin/{t.front}; skipped")
                 continue
-            self.say(f"  {t.label}: {t.folder}")
             cfg = dict(config)
+            if t.packaging == "snap":
+                problem = self.snap_problem(Path(config["python"]))
+                if problem:
+                    self.warn(f"{t.label}: plug-in NOT installed. {problem}")
+                    continue
+            self.say(f"  {t.label}: {t.folder}")
             if t.packaging in ("flatpak", "snap"):
-                cfg["sandbox"] = t.packaging
-                self.warn(f"{t.label} runs plug-ins in a sandbox, which may keep them from starting the "
-                          "engine (see README, 'Flatpak and Snap')")
+                cfg["sandbox"] = t.packaging  # the client starts the engine on the host from a Flatpak
             for front in fronts:
                 self.install_front(front, t, common, cfg)
+            if t.packaging == "flatpak":
+                self.flatpak_permission()
+
+    def snap_problem(self, python: Path) -> str | None:
+        """Why a Snap GIMP could not run this engine, or None. Strict confinement shows the snap your
+        home without its hidden folders (~/.local/...) and a /usr of its own base snap, not your
+        system's: the engine, its Python and the interpreter that Python links to must all lie in
+        non-hidden folders of your home (~/snap/gimp/common is the snap's own)."""
+        home = self.layout.home
+        snap_common = home / "snap" / "gimp" / "common"
+        fix = (f"A Snap GIMP sees neither hidden folders in your home nor your system's /usr. To use "
+               f"artcloak in it, put the engine in the snap's own folder with a self-contained Python "
+               f"(python-build-standalone, unpacked under {snap_common}/python): "
+               f"{launcher_hint()} --prefix {snap_common}/artcloak "
+               f"--python {snap_common}/python/bin/python3 ; "
+               "or use GIMP from your distribution, Flathub or gimp.org, which need none of this.")
+        paths = [("the engine folder", self.base), ("the engine's Python", python)]
+        try:
+            paths.append(("the interpreter it runs", python.resolve()))
+        except OSError:
+            pass
+        for what, p in paths:
+            try:
+                rel = Path(os.path.abspath(str(p))).relative_to(home)
+            except ValueError:
+                return f"{what} {p} is outside your home. {fix}"
+            hidden = [part for part in rel.parts if part.startswith(".")]
+            if hidden:
+                return f"{what} {p} is in a hidden folder ({hidden[0]}). {fix}"
+        return None
+
+    def flatpak_permission(self) -> None:
+        """The Flatpak GIMP starts the engine on the host through flatpak-spawn, which needs the
+        talk-name org.freedesktop.Flatpak: offer to grant it (`--flatpak-permission`)."""
+        if getattr(self, "flatpak_done", False):
+            return
+        self.flatpak_done = True
+        command = " ".join(FLATPAK_GRANT)
+        flatpak = shutil.which("flatpak")
+        if flatpak:
+            shown = subprocess.run([flatpak, "override", "--user", "--show", FLATPAK_APP],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            if shown.returncode == 0 and re.search(r"(?m)^org\.freedesktop\.Flatpak=talk", shown.stdout):
+                self.say("  the Flatpak GIMP may already start programs outside its sandbox "
+                         "(talk-name org.freedesktop.Flatpak): nothing to change")
+                return
+        choice = self.args.flatpak_permission
+        if choice == "ask":
+            if self.dry or not sys.stdin.isatty():
+                choice = "no"
+            else:
+                answer = input("  The Flatpak GIMP needs permission to start the artcloak engine outside its "
+                               f"sandbox.\n  Run `{command}` now? [Y/n] ")
+                choice = "no" if answer.strip().lower().startswith("n") else "yes"
+        if choice == "no" or not flatpak:
+            why = "" if flatpak else " (no `flatpak` command found here)"
+            self.warn(f"the Flatpak GIMP cannot start the engine until it is allowed to{why}: run\n"
+                      f"      {command}\n    (or run the installer again with --flatpak-permission yes)")
+            return
+        self.act(f"allow the Flatpak GIMP to start the engine outside its sandbox: {command}")
+        if self.dry:
+            return
+        if subprocess.run([flatpak] + FLATPAK_GRANT[1:]).returncode != 0:
+            self.warn(f"`{command}` failed; run it yourself, then restart GIMP")
+            return
+        self.say("  done: the Flatpak GIMP may now start programs on the host (undo: flatpak override "
+                 f"--user --no-talk-name=org.freedesktop.Flatpak {FLATPAK_APP})")
 
     def install_front(self, front: Path, t: PluginTarget, common: list[Path], cfg: dict) -> None:
         dest = t.folder / front.name
@@ -772,7 +949,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "as the engine instead of creating an environment")
     add("--device", choices=("auto", "cpu", "cuda"), default="auto",
         help="which torch build: auto = CUDA where nvidia-smi works, else CPU (macOS: default build)")
-    add("--torch-spec", default=DEFAULT_TORCH, help="pip requirement for torch (default %(default)s)")
+    add("--torch-spec", help="pip requirement for torch (default: the one TORCH_TABLE gives this platform "
+        f"and Python, {DEFAULT_TORCH} on Linux and Windows x86_64)")
     add("--torch-index", metavar="URL", help="package index for torch (e.g. a CUDA wheel index)")
     add("--wheels", metavar="DIR", help="install offline from this folder of wheels "
         "(torch and its dependencies, numpy, Pillow, setuptools)")
@@ -790,6 +968,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--no-gimp-search", action="store_true", help="only use the folders given on the command line")
     add("--platform", choices=PLATFORMS, default=this_platform(),
         help="folder rules to follow (default: this machine's); for tests")
+    add("--machine", help="the CPU the torch choice is made for (default: the engine Python's); for tests")
+    add("--os-version", help="the macOS version the torch choice is made for (default: this one's); "
+        "for tests")
+    add("--flatpak-permission", choices=("ask", "yes", "no"), default="ask",
+        help="for a Flatpak GIMP: allow it to start the engine outside its sandbox (runs "
+        f"`{' '.join(FLATPAK_GRANT)}`); ask = ask when run in a terminal, else only say how")
     return p.parse_args(argv)
 
 
