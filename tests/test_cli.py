@@ -99,18 +99,37 @@ def test_report_and_what_jpeg_costs(batch):
     assert "as_written" not in recs["rgba.png"]  # lossless: the file holds exactly the result
 
 
+def test_summary_line_says_what_a_model_would_learn(batch):
+    """The CLI's line per file carries the same headline words as the GIMP message (report_text)."""
+    rec = batch["records"]["photo.jpg"]
+    head = rec["report"]["headline"]
+    assert head["model"] == "taef2" and head["view"] == "train512"
+    assert head["copy_psnr"] == rec["report"]["models"]["taef2"]["after.train512.copy_psnr"]
+    line = cli._summary_line(rec)
+    assert (f"A model trained on this image would reproduce it with a change of {head['copy_psnr']:.1f} dB "
+            f"PSNR (lower = stronger); you see {head['psnr']:.1f} dB.") in line
+    assert "than random noise of the same visibility" in line
+    assert rec["report"]["text"].splitlines()[0] in line  # the plug-ins' text starts the same
+
+
 def test_verify_cli_on_a_protected_file(batch, tmp_path, capsys):
     fig = tmp_path / "fig.png"
     code = cli.main(["verify", str(batch["dir"] / "photo.jpg"), str(batch["out"] / "photo.jpg"), "--json",
-                     "--transforms", "jpeg75,resize512,noise", "--figure", str(fig)])
+                     "--transforms", "train512,jpeg75,resize512,noise", "--figure", str(fig)])
     assert code == 0
     rep = json.loads(capsys.readouterr().out)
     assert {"psnr", "ssim", "linf", "flat_change"} <= set(rep["perceptual"])
     f2 = rep["models"]["taef2"]
     for key in ("latent_shift", "noise_ratio", "amplification", "after.jpeg75.noise_ratio",
-                "after.noise.amplification"):
+                "after.noise.amplification", "copy_psnr", "copy_over_noise", "after.train512.copy_psnr",
+                "after.train512.copy_over_noise", "after.jpeg75.copy_psnr", "after.noise.copy_over_noise"):
         assert key in f2
-    assert "amplification" not in rep["models"]["taesana"]
+    assert "amplification" not in rep["models"]["taesana"] and "copy_psnr" not in rep["models"]["taesana"]
+    assert rep["summary"]["taef2"]["copy_psnr"] == f2["after.train512.copy_psnr"]
+    assert rep["headline"] == {"model": "taef2", "view": "train512",
+                               "copy_psnr": f2["after.train512.copy_psnr"],
+                               "copy_over_noise": f2["after.train512.copy_over_noise"],
+                               "psnr": rep["perceptual"]["psnr"]}
     assert max(rep["models"][m]["noise_ratio"] for m in ("taef2", "taesana")) > 1.3  # a real effect
     assert rep["metadata"]["do_not_train"] is True and rep["metadata"]["tdm_reservation"] == 1
     with Image.open(fig) as im:
