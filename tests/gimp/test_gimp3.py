@@ -193,6 +193,8 @@ def test_verify_finds_a_real_effect(main_run):
     taef2 = rec["verify"]["models"]["taef2"]
     assert taef2["noise_ratio"] > 1.2, taef2
     assert "taef2" in rec["verify_text"]
+    assert "after.train512.copy_psnr" in taef2 and "copy_over_noise" in taef2
+    assert "A model trained on this image would reproduce it" in rec["verify_text"]
 
 
 def test_report_returned_and_kept_as_parasite(main_run):
@@ -202,6 +204,14 @@ def test_report_returned_and_kept_as_parasite(main_run):
     assert "taef2" in layer["report"]["models"] and "perceptual" in layer["report"]
     assert rec["parasite"]["report"] == layer["report"]
     assert "moved" in rec["report_text"] and "PSNR" in rec["report_text"]
+    # the message says in words what a model trained on the layer would learn: the engine's own text
+    # (the CLI prints the same), kept with the layer too
+    head = layer["report"]["headline"]
+    assert head["model"] == "taef2" and head["view"] == "train512"
+    assert rec["report_text"].startswith(
+        f"Background (protected)\nA model trained on this image would reproduce it with a change of "
+        f"{head['copy_psnr']:.1f} dB PSNR (lower = stronger); you see {head['psnr']:.1f} dB.")
+    assert rec["parasite"]["report_text"] == layer["report_text"] == layer["report"]["text"]
 
 
 def test_one_undo_removes_the_protection(gimp):
