@@ -329,9 +329,9 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     metrics.headline(), "text": the report in words (report_text.render)}.
 
-    Sized for protect()'s report: model figures on a view of at most `side` px (train512 on its
-    whole 512 px crop, about half the cost: ~30 CPU-seconds for taef2 + taesana at 1024 x 1024, of
-    which taef2's decoder, for copy_psnr and copy_over_noise, is a half), no LPIPS unless asked
+    Sized for protect()'s report: model figures on a view of at most `side` px, train512 on its
+    whole 512 px crop (~30 CPU-seconds for taef2 + taesana at 1024 x 1024: train512 is a third of
+    it, taef2's decoder for amplification, copy_psnr and copy_over_noise a half), no LPIPS unless asked
     (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image up to that
     size) and lpips=True; `artcloak verify` uses side 512."""
     from . import report_text
