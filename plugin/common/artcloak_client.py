@@ -16,7 +16,12 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
       <user data dir>/artcloak/artcloak-engine.json. The JSON is {"python": ..., "models": ...,
       "version": ...}. Raises EngineError(kind="engine") with the installer command as hint.
   engine_config() -> dict
-      {"python": str, "models": str or None, "source": where it was found}.
+      {"python": str, "models": str or None, "source": where it was found, "sandbox": the config's
+      "sandbox" ("flatpak", "snap") or None}.
+  engine_env(cfg, environ=None, sandbox=None) -> dict
+      The environment the engine is started with (below).
+  sandbox_mode(cfg=None) -> "flatpak" or None
+      Whether the engine is started on the host through flatpak-spawn (below).
   load_schema() -> list of dict
       The engine's parameters (params.json beside this file, or in ../common): name, type, default,
       label, help, choices, min, max, advanced.
