@@ -1,4 +1,5 @@
-# artcloak installer for Windows: finds a Python 3.9+ and runs install.py with your arguments.
+# artcloak installer for Windows: finds a Python (one PyTorch has builds for, 3.12 or 3.10-3.14, first)
+# and runs install.py with your arguments; install.py says clearly when it cannot have PyTorch.
 #   powershell -ExecutionPolicy Bypass -File install_scripts\install.ps1              install or update
 #   powershell -ExecutionPolicy Bypass -File install_scripts\install.ps1 --check      test the engine
 #   powershell -ExecutionPolicy Bypass -File install_scripts\install.ps1 --uninstall  remove it again
@@ -8,6 +9,7 @@ $here = Split-Path -Parent $MyInvocation.MyCommand.Path
 $installer = Join-Path $here 'install.py'
 $candidates = @()
 if ($env:ARTCLOAK_PYTHON) { $candidates += , @($env:ARTCLOAK_PYTHON) }
+foreach ($v in '3.12', '3.13', '3.11', '3.10', '3.14') { $candidates += , @('py', "-$v") }
 $candidates += , @('py', '-3')
 $candidates += , @('python')
 $candidates += , @('python3')
@@ -25,7 +27,7 @@ foreach ($c in $candidates) {
         exit $LASTEXITCODE
     }
 }
-Write-Host 'artcloak needs Python 3.9 or newer, and none was found.'
+Write-Host 'artcloak needs Python 3.10 to 3.14, and none was found.'
 Write-Host 'Install it from https://www.python.org/downloads/ (tick "Add python.exe to PATH"),'
 Write-Host 'or run:  winget install Python.Python.3.12   then open a new PowerShell and run this again.'
 exit 1

@@ -251,3 +251,19 @@ def test_microsoft_store_gimp_folders(tmp_path, models_dir):
     assert not (other / "GIMP").exists()
     run_installer(home, "--platform", "windows", "--uninstall")
     assert not (store / "plug-ins").exists()
+
+
+def test_install_sh_prefers_a_python_pytorch_has_builds_for(tmp_path):
+    """install.sh takes python3.12 before a plain python3 (which may be macOS's own 3.9)."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "python3").write_text("#!/bin/sh\necho 'the plain python3 ran'\n")
+    (bin_ / "python3.12").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    for p in bin_.iterdir():
+        p.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    out = subprocess.run(["sh", str(ROOT / "install_scripts" / "install.sh"), "--help"], capture_output=True,
+                         text=True, env=user_env(home, PATH=f"{bin_}:/usr/bin:/bin"), timeout=60)
+    assert out.returncode == 0 and "--flatpak-permission" in out.stdout, out.stdout + out.stderr
+    assert "plain python3" not in out.stdout
