@@ -1,4 +1,5 @@
-"""The benchmark's test images: scikit-image's bundled photos and a flat-colour illustration made here."""
+"""The benchmark's test images: scikit-image's bundled photos, and a flat-colour illustration and a
+line-art page made here."""
 from __future__ import annotations
 
 import numpy as np
@@ -36,10 +37,40 @@ def illustration(size: int = 1024, seed: int = 0) -> np.ndarray:
     return np.asarray(im)
 
 
+def lineart(size: int = 1024, seed: int = 1) -> np.ndarray:
+    """Black ink outlines on white paper (a comic page's inks): almost all flat, the outlines the only
+    place change can hide."""
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (size, size), (255, 255, 255))
+    d = ImageDraw.Draw(im)
+    s = size / 1024
+    ink = (15, 15, 15)
+    for _ in range(7):  # outlined shapes
+        x0, y0 = (int(v) for v in rng.integers(0, int(800 * s), 2))
+        w, h = (int(v) for v in rng.integers(int(100 * s), int(300 * s), 2))
+        box = [x0, y0, x0 + w, y0 + h]
+        if rng.integers(0, 2):
+            d.ellipse(box, outline=ink, width=max(1, int(4 * s)))
+        else:
+            d.rectangle(box, outline=ink, width=max(1, int(4 * s)))
+    for _ in range(8):  # pen strokes of varying weight
+        pts = [(int(v[0]), int(v[1])) for v in rng.integers(0, size, (3, 2))]
+        d.line(pts, fill=ink, width=max(1, int(rng.integers(2, 7) * s)), joint="curve")
+    for _ in range(3):  # hatching
+        x0, y0 = (int(v) for v in rng.integers(0, int(850 * s), 2))
+        for k in range(12):
+            o = int(k * 9 * s)
+            d.line([(x0 + o, y0), (x0 + o + int(60 * s), y0 + int(120 * s))], fill=ink,
+                   width=max(1, int(2 * s)))
+    return np.asarray(im)
+
+
 def load(name: str, long_side: int = 1024) -> np.ndarray:
     """A benchmark image as H x W x 3 uint8 with its long side resized to `long_side`."""
     if name == "illustration":
         return illustration(long_side)
+    if name == "lineart":
+        return lineart(long_side)
     from skimage import data
 
     img = getattr(data, name)()

@@ -1,8 +1,15 @@
 """Benchmark protect(): time, peak memory, every report figure, for artcloak and a plain PGD baseline.
 
     ARTCLOAK_MODELS=../shared/models/taesd .venv/bin/python bench/bench_protect.py
-        [--images astronaut,coffee,chelsea,rocket,illustration] [--size 1024] [--baseline-steps 100]
+        [--images astronaut,coffee,chelsea,rocket,illustration,lineart] [--size 1024]
+        [--intensities default] [--quality default] [--baseline-steps 100]
         [--no-baseline] [--baseline-images a,b] [--no-extra] [--out bench/out]
+
+The header prints the CPU, its bf16 flags and the precision/threads the engine chose (runtime.py).
+"copy" is taef2's copy_psnr after the train512 trainer view (what a model fitted to the image would
+reproduce, lower is stronger), "c/n" its copy_over_noise (dB gained over random signs of the same
+visibility) and "noise c/n" the same after Gaussian noise sigma 0.05 then train512 (Hönig et al.'s
+cheapest robust-mimicry step).
 
 Each run happens in a fresh subprocess so its peak RSS is its own. The baseline is the usual
 encoder attack (PhotoGuard / Mist textural loss): sign-PGD on taef2 alone toward the same target,
@@ -42,19 +49,22 @@ def pgd_baseline(rgb: np.ndarray, eps: float, steps: int, target: str = "mosaic"
     """Plain PGD on taef2 (whole image, no transforms, uniform L-inf eps) toward the target's latents."""
     import torch
     import torch.nn.functional as F
+    from artcloak import runtime
     from artcloak.models import load_encoder
     from artcloak.targets import make_target
 
+    rt = runtime.choose()
+    low = {"device_type": "cpu", "dtype": rt.dtype, "enabled": rt.precision != "fp32"}
     torch.manual_seed(seed)
     enc = load_encoder("taef2").to(memory_format=torch.channels_last)
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
     tgt = torch.from_numpy(make_target(target, *rgb.shape[:2], seed)).permute(2, 0, 1)[None]
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast(**low):
         zt = enc(tgt.contiguous(memory_format=torch.channels_last)).float()
     delta = torch.zeros_like(x, requires_grad=True)
     alpha = eps / 20
     for _ in range(steps):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(**low):
             z = enc((x + delta).clamp(0, 1)).float()
         loss = F.mse_loss(z, zt)
         delta.grad = None
@@ -79,7 +89,8 @@ def run_job(job: dict) -> dict:
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = ru0.ru_utime + ru0.ru_stime
     if job["kind"] == "artcloak":
-        res = protect(img, Params(quality=job.get("quality", "default")))
+        res = protect(img, Params(quality=job.get("quality", "default"),
+                                  intensity=job.get("intensity", "default")))
         out, report = res.pixels, res.report
         if job.get("save"):
             _save_crop(img, out, job["save"])
@@ -92,8 +103,18 @@ def run_job(job: dict) -> dict:
     timing = {"time": time.time() - t0, "cpu": ru.ru_utime + ru.ru_stime - cpu0, "rss_mb": _peak_rss_mb()}
     # the table's figures: the whole image (up to EXACT_SIDE), not the report's fast 384 px centre view
     orig = px.to_float_rgb(img)
-    report = metrics.measure(orig, px.to_float_rgb(out), ["taef2", "taesana"], side=EXACT_SIDE)
+    report = metrics.measure(orig, px.to_float_rgb(out), ["taef2", "taesana"], side=EXACT_SIDE,
+                             transforms=bench_transforms(), lpips=True)
     return {**timing, "report": report, "shape": list(img.shape)}
+
+
+def bench_transforms() -> dict:
+    """The report's views plus Gaussian noise sigma 0.05 before the trainer view."""
+    from artcloak import metrics, verify
+
+    views = dict(metrics.TRANSFORMS)
+    views["noise_train512"] = metrics.whole(lambda im: metrics.train_view(verify.gaussian_noise(im, 0.05)))
+    return views
 
 
 def _save_crop(orig: np.ndarray, prot: np.ndarray, path: str) -> None:
@@ -121,9 +142,13 @@ def spawn(job: dict) -> dict:
 
 def row(label: str, r: dict) -> str:
     p = r["report"]["perceptual"]
+    f2 = r["report"]["models"].get("taef2", {})
     cells = [f"{label:<26}", f"{r['time']:6.1f}", f"{r.get('cpu', float('nan')):6.1f}", f"{r['rss_mb']:6.0f}",
              f"{p['psnr']:6.2f}",
-             f"{p['ssim']:.4f}", f"{p['flat_change']:5.2f}"]
+             f"{p['ssim']:.4f}", f"{p.get('lpips', float('nan')):.4f}", f"{p['flat_change']:5.2f}",
+             f"{f2.get('after.train512.copy_psnr', float('nan')):5.2f}",
+             f"{f2.get('after.train512.copy_over_noise', float('nan')):5.2f}",
+             f"{f2.get('after.noise_train512.copy_over_noise', float('nan')):9.2f}"]
     for m in ("taef2", "taesana"):
         fig = r["report"]["models"].get(m, {})
         for f in FIGS:
@@ -139,14 +164,27 @@ def by_view(figures: dict, name: str) -> str:
 
 
 HEADER = (f"{'run':<26} | {'wall s':>6} | {'cpu s':>6} | {'RSS MB':>6} | {'PSNR':>6} | {'SSIM':>6} | "
-          f"{'flat':>5} | "
+          f"{'LPIPS':>6} | {'flat':>5} | {'copy':>5} | {'c/n':>5} | noise c/n | "
           "taef2 noise_ratio c/j75/r512 | taef2 amplification c/j75/r512 | taesana noise_ratio c/j75/r512")
+
+
+def machine_header() -> str:
+    """The CPU, whether it has native bf16, and what the engine chose to run with."""
+    from artcloak import runtime
+
+    info = runtime.describe()
+    flags = " ".join(info["cpu_flags"])
+    return (f"# CPU {info['cpu']}, {info['physical_cores']} physical cores, flags {flags}, "
+            f"native bf16: {'yes' if info['native_bf16'] else 'no'}; torch {info['torch']}; "
+            f"{info['device']} {info['precision']} x{info['threads']} threads ({info['reason']})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--job")
-    ap.add_argument("--images", default="astronaut,coffee,chelsea,rocket,illustration")
+    ap.add_argument("--images", default="astronaut,coffee,chelsea,rocket,illustration,lineart")
+    ap.add_argument("--intensities", default="default", help="comma-separated presets, e.g. low,default,high")
+    ap.add_argument("--quality", default="default")
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--baseline-steps", type=int, default=100)
     ap.add_argument("--no-baseline", action="store_true")
@@ -157,22 +195,26 @@ def main() -> None:
     if a.job:
         print(json.dumps(run_job(json.loads(a.job))))
         return
+    print(machine_header(), flush=True)
     print(HEADER, flush=True)
     results = {}
     for name in a.images.split(","):
-        r = spawn({"kind": "artcloak", "image": name, "size": a.size, "save": f"{a.out}/{name}_crop.png"})
-        print(row(f"{name} artcloak", r), flush=True)
-        results[name] = {"artcloak": r}
+        results[name] = {}
+        for intensity in a.intensities.split(","):
+            r = spawn({"kind": "artcloak", "image": name, "size": a.size, "intensity": intensity,
+                       "quality": a.quality, "save": f"{a.out}/{name}_{intensity}_crop.png"})
+            print(row(f"{name} {intensity}", r), flush=True)
+            results[name][intensity] = r
+        r = results[name][a.intensities.split(",")[0]]
         if not a.no_baseline and (not a.baseline_images or name in a.baseline_images.split(",")):
             eps = 10 ** (-r["report"]["perceptual"]["psnr"] / 20)
             b = spawn({"kind": "pgd", "image": name, "size": a.size, "eps": eps, "steps": a.baseline_steps})
             print(row(f"{name} pgd eps {eps * 255:.1f}/255", b), flush=True)
             results[name]["pgd"] = b
             ra, rb = r["report"]["models"]["taef2"], b["report"]["models"]["taef2"]
-            gains = [ra[k] / max(rb[k], 1e-9) for k in
-                     ("amplification", "after.jpeg75.noise_ratio", "after.resize512.noise_ratio")]
-            print(f"{'':<26}   artcloak/pgd: amplification x{gains[0]:.2f}, nr jpeg75 x{gains[1]:.2f}, "
-                  f"nr resize512 x{gains[2]:.2f}", flush=True)
+            gain = rb["after.train512.copy_psnr"] - ra["after.train512.copy_psnr"]
+            print(f"{'':<26}   artcloak's train512 copy is {gain:.2f} dB lower than pgd's at matched PSNR",
+                  flush=True)
     if not a.no_extra:
         r = spawn({"kind": "artcloak", "image": "astronaut", "size": 1024, "quality": "fast"})
         print(row("astronaut fast 1024", r), flush=True)

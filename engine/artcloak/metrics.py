@@ -101,6 +101,7 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "resize512": lambda im: resize_short(im, 512),
 }
 HEADLINE_VIEW = "train512"  # the view the reports' headline copy_psnr is taken after
+REPORT_COPY_VIEWS = ("clean", HEADLINE_VIEW)  # where protect's report runs the decoders (time)
 
 
 # ---- perceptual figures ------------------------------------------------------------------------
@@ -277,11 +278,13 @@ def copy_over_noise(copy_prot: float, copy_noise: float) -> float:
 def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
                   transforms: dict[str, Callable] | None = None,
                   seed: int = 0, side: int = EVAL_SIDE, backend: str = "onnxruntime",
-                  on_view: Callable[[int, int], None] | None = None) -> dict[str, float]:
+                  on_view: Callable[[int, int], None] | None = None,
+                  copy_views: tuple[str, ...] | None = None) -> dict[str, float]:
     """latent_shift and noise_ratio for one model, plus amplification, copy_psnr and copy_over_noise
     where a decoder exists; clean and after each transform (keys `after.<name>.<figure>`).
     Transforms must be deterministic (the same noise for every image they see), so that
-    T(x') - T(x) is the perturbation's effect alone."""
+    T(x') - T(x) is the perturbation's effect alone. `copy_views` ("clean" and transform names)
+    limits the decoder's figures to those views (None: every view)."""
     net = onnx_backend.nets(name, backend)
     delta = prot.astype(np.float32) - orig
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
@@ -295,7 +298,8 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
         moved = _norm(z1 - z0)
         out[prefix + "latent_shift"] = round(moved / max(_norm(z0), 1e-12), 5)
         out[prefix + "noise_ratio"] = round(moved / max(_norm(zn - z0), 1e-12), 4)
-        if net.decode is None:
+        view_name = prefix[len("after."):-1] if prefix else "clean"
+        if net.decode is None or (copy_views is not None and view_name not in copy_views):
             continue
         d0, d1 = net.decode(z0), net.decode(z1)
         if rms_delta > 0:
@@ -325,20 +329,22 @@ def headline(report: dict, view: str = HEADLINE_VIEW) -> dict | None:
 
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
-            side: int = EVAL_SIDE) -> dict:
+            side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None) -> dict:
     """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     metrics.headline(), "text": the report in words (report_text.render)}.
 
     Sized for protect()'s report: model figures on a view of at most `side` px, train512 on its
-    whole 512 px crop (~30 CPU-seconds for taef2 + taesana at 1024 x 1024: train512 is a third of
-    it, taef2's decoder for amplification, copy_psnr and copy_over_noise a half), no LPIPS unless asked
+    whole 512 px crop (~30 CPU-seconds for taef2 + taesana at 1024 x 1024 with every view decoded:
+    train512 is a third of it, taef2's decoder for amplification, copy_psnr and copy_over_noise a
+    half; protect passes REPORT_COPY_VIEWS to decode only there), no LPIPS unless asked
     (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image up to that
     size) and lpips=True; `artcloak verify` uses side 512."""
     from . import report_text
 
     report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
-        "models": {m: model_figures(m, orig, prot, transforms, seed, side) for m in models},
+        "models": {m: model_figures(m, orig, prot, transforms, seed, side, copy_views=copy_views)
+                   for m in models},
         "eval_side": side,
     }
     report["headline"] = headline(report)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import presets, runtime, shaping, targets, transforms
-from .models import load_encoder
+from .models import load_decoder, load_encoder
 from .models.registry import MODELS
 from .params import Params
 from .pixels import Work
@@ -44,7 +44,11 @@ class Tuning:
     update: str = "local"  # "local" (gradient per 16 px cell), "grad" (whole-image), "adam" or "sign"
     weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
     overrides: dict = field(default_factory=dict)  # Search/Budget field overrides, for experiments
-    prune: float = 0.5  # fraction of changed pixels that helped least (or hurt), dropped before the end
+    prune: float = 0.25  # fraction of changed pixels that helped least (or hurt), dropped before the end
+    # weight of the decoded-copy term for surrogates with a decoder: push D(E(view)) away from the
+    # clean image's copy (what a trainer's model would learn), in dB so it scales itself; 0 = latents only
+    copy: float = 2.0
+    copy_window: float = 0.75  # side of the latent window decoded each step, as a fraction (time)
 
 
 def device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -75,16 +79,35 @@ def _level_sizes(h: int, w: int) -> list[tuple[int, int]]:
 class _Encoders:
     """The frozen surrogate ensemble (weights frozen, channels_last, autocast)."""
 
-    def __init__(self, names: list[str], dev: torch.device, dtype: torch.dtype, weights: dict[str, float]):
+    def __init__(self, names: list[str], dev: torch.device, dtype: torch.dtype, weights: dict[str, float],
+                 decoders: bool = False):
         self.names = names
         self.dev, self.dtype = dev, dtype
         self.nets = {n: load_encoder(n).to(dev).to(memory_format=torch.channels_last) for n in names}
+        self.decoders = {}
+        if decoders:
+            for n in names:
+                dec = load_decoder(n)
+                if dec is not None:
+                    self.decoders[n] = dec.to(dev).to(memory_format=torch.channels_last)
         self.factor = {n: 32 if MODELS[n].f32 else 8 for n in names}
         self.weights = {n: weights.get(n, 1.0) for n in names}
 
     def encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.dev.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self.nets[name](x.contiguous(memory_format=torch.channels_last)).float()
+
+    def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.dev.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            return self.decoders[name](z.contiguous(memory_format=torch.channels_last)).float()
+
+
+def _window(z: torch.Tensor, frac: float, rng: random.Random) -> tuple[slice, slice]:
+    """A random square-ish window of the latents (frac of each side) to decode."""
+    h, w = z.shape[-2:]
+    wh, ww = max(2, round(h * frac)), max(2, round(w * frac))
+    top, left = rng.randrange(0, h - wh + 1), rng.randrange(0, w - ww + 1)
+    return slice(top, top + wh), slice(left, left + ww)
 
 
 class _References:
@@ -95,6 +118,7 @@ class _References:
                  levels: list[tuple[int, int]]):
         self.encs, self.target, self.clean, self.levels = encs, target, clean, levels
         self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._copies: dict[tuple[str, int], tuple[tuple[slice, slice], torch.Tensor]] = {}
 
     def latents(self, name: str, index: int, view: transforms.View) -> tuple[torch.Tensor, torch.Tensor]:
         key = (name, index)
@@ -104,6 +128,16 @@ class _References:
                 zt, z0 = self.encs.encode(name, refs).split(1)
             self._cache[key] = (zt, z0)
         return self._cache[key]
+
+    def copy(self, name: str, index: int, z0: torch.Tensor, frac: float,
+             rng: random.Random) -> tuple[tuple[slice, slice], torch.Tensor]:
+        """A latent window of the pooled view and the clean image's decoded copy of it."""
+        key = (name, index)
+        if key not in self._copies:
+            win = _window(z0, frac, rng)
+            with torch.no_grad():
+                self._copies[key] = (win, self.encs.decode(name, z0[..., win[0], win[1]]))
+        return self._copies[key]
 
 
 def _view_of(img: torch.Tensor, view: transforms.View, levels: list[tuple[int, int]]) -> torch.Tensor:
@@ -148,9 +182,10 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         x = full if at_full else transforms.resize(full, (hw, ww))
         editable = editable_full if at_full else (transforms.resize(editable_full, (hw, ww)) > 0.999).float()
         bmap = shaping.budget_map(x, editable, budget, params.seed)
+        flat = shaping.local_std(x) < shaping.FLAT_STD
     levels = _level_sizes(hw, ww)
     target_img = _to_t(targets.make_target(params.target, hw, ww, params.seed), dev)
-    encs = _Encoders(models, dev, dtype, tuning.weights)
+    encs = _Encoders(models, dev, dtype, tuning.weights, decoders=tuning.copy > 0)
     align = max(encs.factor.values())
     check_cancel()
 
@@ -177,6 +212,9 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
                 keep = ((score > cut) | ~seen).float()
                 bmap = bmap * keep
                 delta.mul_(keep)
+        if step == steps - search.quant_steps:  # the last steps work at the size the output will have
+            with torch.no_grad():
+                bmap = _spend(delta, bmap, flat, editable, budget)
         if not order:
             order = rng.sample(range(len(pool)), len(pool))
         index = order.pop()
@@ -196,6 +234,10 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
                 term = term + F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
             if tuning.objective in ("away", "mix"):
                 term = term - F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+            if name in encs.decoders:
+                win, c0 = refs.copy(name, index, z0, tuning.copy_window, rng)
+                c1 = encs.decode(name, z[..., win[0], win[1]])
+                term = term - tuning.copy * (F.mse_loss(c1, c0) + 1e-7).log()
             loss = loss + encs.weights[name] * term
         if delta.grad is not None:
             delta.grad = None
@@ -230,6 +272,31 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             d = _carry_to_full(d, full, editable_full, budget)
         d = ((full + d).clamp(0, 1) - full) * editable_full
         return d[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _spend(delta: torch.Tensor, bmap: torch.Tensor, flat: torch.Tensor, editable: torch.Tensor,
+           budget: presets.Budget) -> torch.Tensor:
+    """Scale the change in place so it spends the preset's budget (flat areas: the mean allowance; the
+    rest: the PSNR), and its map with it; return the new map. protect.fit_to_budget fits the output."""
+    d = delta.expand(1, 3, *delta.shape[-2:])
+    fl = flat & (editable > 0)
+    tex = ~flat & (editable > 0)
+    sq = d.square().sum(1, keepdim=True)
+    sum_flat, sum_tex = float(sq[fl].sum()), float(sq[tex].sum())
+    mean_flat = float(d.abs().mean(1, keepdim=True)[fl].mean()) if fl.any() else 0.0
+    allowed = d.numel() * 10 ** (-budget.psnr / 10)
+    s_flat = min(presets.MAX_GAIN, budget.flat / mean_flat) if mean_flat > 0 else 1.0
+    if sum_flat > 0:
+        s_flat = min(s_flat, (0.5 * allowed / sum_flat) ** 0.5)
+    rest = max(allowed - s_flat**2 * sum_flat, 0.0)
+    s_tex = min(presets.MAX_GAIN, (rest / sum_tex) ** 0.5) if sum_tex > 0 else 1.0
+    gain = torch.where(flat, torch.full_like(bmap, s_flat), torch.full_like(bmap, s_tex))
+    peak = torch.where(flat, torch.full_like(bmap, presets.FLAT_PEAK * budget.flat),
+                       torch.full_like(bmap, budget.linf))
+    new_map = torch.minimum(bmap * gain, peak)
+    delta.mul_(gain)
+    delta.copy_(torch.maximum(torch.minimum(delta, new_map), -new_map))
+    return new_map
 
 
 def _smooth(g: torch.Tensor, weights: tuple[float, ...]) -> torch.Tensor:

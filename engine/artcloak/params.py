@@ -26,7 +26,10 @@ class Params:
     """What to protect with. Every field has a working default: `Params()` is the default preset."""
 
     intensity: str = field(default="default", metadata=_meta(
-        "Intensity", "How much change the eye may see: low, default or high.", INTENSITIES))
+        "Intensity", "How much change the eye may see. low: PSNR 38 dB, flat areas at most 0.75/255 "
+        "on average; default: PSNR 35 dB, flat areas 1/255; high: PSNR 32 dB and a faint, even grain "
+        "of up to 2.5/255 on flat colour (the strongest protection, visible up close on flat art).",
+        INTENSITIES))
     quality: str = field(default="default", metadata=_meta(
         "Quality", "How long to search: fast, default or max (slower, stronger).", QUALITIES))
     target: str = field(default="mosaic", metadata=_meta(

@@ -1,7 +1,8 @@
 """What the named presets mean in numbers (chosen by measurement with bench/bench_protect.py).
 
-`intensity` sets how much change the eye may see: a PSNR the budget map is scaled to, an L-inf cap
-on textured areas and the cap on flat areas (where a 7x7 neighbourhood varies by less than 2/255).
+`intensity` sets how much change the eye may see, measured on the output: the PSNR it is fitted to,
+the SSIM and LPIPS it keeps, an L-inf cap on textured areas and the mean change allowed on flat
+areas (where a 7x7 neighbourhood varies by less than 2/255).
 `quality` sets how long to search: optimisation steps and the crop each step looks at.
 """
 from __future__ import annotations
@@ -11,10 +12,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Budget:
-    psnr: float  # dB the saturated budget map is scaled to
+    """How visible the change may be, measured on the output (protect.fit_to_budget spends it)."""
+
+    psnr: float  # dB the output is fitted to (and never goes below)
     linf: float  # L-inf cap on textured areas, [0, 1] units
-    flat: float  # cap where the image is flat, [0, 1] units (1/255 is the visibility limit we promise)
-    min_ssim: float  # shrink the budget until a random-sign perturbation of it keeps this SSIM
+    flat: float  # mean |change| allowed where the image is flat, [0, 1] units (a faint, even grain)
+    min_ssim: float  # the output keeps at least this SSIM (and a random-sign fill of the map too)
+    max_lpips: float = 1.0  # the output keeps at most this LPIPS, where its weights are installed
     chroma: float = 0.35  # the part of the change that differs between channels, as a fraction of the cap
 
 
@@ -28,9 +32,9 @@ class Search:
 
 
 INTENSITY = {
-    "low": Budget(psnr=37.0, linf=8 / 255, flat=0.75 / 255, min_ssim=0.975),
-    "default": Budget(psnr=34.0, linf=12 / 255, flat=1.0 / 255, min_ssim=0.955),
-    "high": Budget(psnr=31.5, linf=16 / 255, flat=1.0 / 255, min_ssim=0.93),
+    "low": Budget(psnr=38.3, linf=8 / 255, flat=0.75 / 255, min_ssim=0.97, max_lpips=0.04),
+    "default": Budget(psnr=35.3, linf=12 / 255, flat=1.0 / 255, min_ssim=0.95, max_lpips=0.05),
+    "high": Budget(psnr=32.3, linf=16 / 255, flat=2.5 / 255, min_ssim=0.9, max_lpips=0.1),
 }
 
 QUALITY = {
@@ -38,6 +42,9 @@ QUALITY = {
     "default": Search(steps=24, crop=384, lr=1.0, quant_steps=4),
     "max": Search(steps=120, crop=512, lr=0.6, quant_steps=12),
 }
+
+MAX_GAIN = 8.0  # the most the budget fit scales the optimizer's change up
+FLAT_PEAK = 2.0  # on flat areas no pixel changes by more than this times the mean allowance
 
 # Trainers resize to a short side of 512-1024; the perturbation lives at this working resolution.
 WORK_SHORT = 1024

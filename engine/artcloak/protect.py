@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import metrics, presets, runtime, shaping
+from . import metrics, presets, runtime
 from . import pixels as px
 from .errors import Cancelled
 from .models import resolve_models
@@ -47,7 +47,8 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     out = fit_to_budget(work, delta, presets.INTENSITY[params.intensity])
     check_cancel()
     report_progress(0.92, "measuring the protection")
-    report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed)
+    report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed,
+                             copy_views=metrics.REPORT_COPY_VIEWS)
     report["models_used"] = models
     report["runtime"] = runtime.choose().to_dict()
     report["params"] = params.to_dict()
@@ -55,24 +56,67 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     return Result(out, report)
 
 
-def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget, tries: int = 4) -> np.ndarray:
-    """Quantise to the output format; shrink the perturbation if rounding pushed PSNR or the flat-area
-    change past the preset's promise (rare: the optimizer already saw its own rounding)."""
-    import torch
+def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
+                  check_lpips: bool = True) -> np.ndarray:
+    """Spend the preset's visibility budget, measured on the output in its own format.
 
-    rgb = torch.from_numpy(work.rgb).permute(2, 0, 1)[None]
-    flat = (shaping.local_std(rgb) < shaping.FLAT_STD)[0, 0].numpy()
-    out = px.merge(work, delta)
-    for _ in range(tries):
-        diff = px.to_float_rgb(out) - work.rgb
-        mse = float(np.mean(np.square(diff, dtype=np.float32)))
+    The optimizer's change is scaled, on flat areas to the preset's mean flat allowance and elsewhere
+    to its PSNR (up or down: a map's caps and pruning leave a run below its budget), then shrunk while
+    SSIM or LPIPS say more than the preset allows. Rounding to the output format is measured, not
+    assumed."""
+    rgb = work.rgb
+    editable = work.editable > 0
+    flat = metrics.flat_mask(rgb) & editable
+    textured = ~flat & editable
+    d = delta.astype(np.float32)
+    grey = d.mean(2, keepdims=True) if work.grey else d
+    mean_flat = float(np.abs(grey).mean(2)[flat].mean()) if flat.any() else 0.0
+    sum_flat = float(np.square(grey[flat], dtype=np.float64).sum()) if flat.any() else 0.0
+    sum_tex = float(np.square(grey[textured], dtype=np.float64).sum()) if textured.any() else 0.0
+    allowed = rgb.size * 10 ** (-budget.psnr / 10)  # total squared change at the preset's PSNR
+    s_flat = min(presets.MAX_GAIN, budget.flat / mean_flat) if mean_flat > 0 else 0.0
+    s_flat = min(s_flat, (0.5 * allowed / sum_flat) ** 0.5) if sum_flat > 0 else s_flat
+    rest = max(allowed - s_flat**2 * sum_flat, 0.0)
+    s_tex = min(presets.MAX_GAIN, (rest / sum_tex) ** 0.5) if sum_tex > 0 else 0.0
+
+    def output(st: float, sf: float) -> np.ndarray:
+        gain = np.where(flat, sf, st).astype(np.float32)[..., None]
+        scaled = d * gain
+        peak = np.where(flat, presets.FLAT_PEAK * budget.flat, budget.linf).astype(np.float32)[..., None]
+        return px.merge(work, np.clip(scaled, -peak, peak))
+
+    def measured(out: np.ndarray) -> tuple[float, float]:
+        diff = px.to_float_rgb(out) - rgb
+        mse = float(np.mean(np.square(diff, dtype=np.float64)))
         flat_change = float(np.abs(diff).mean(2)[flat].mean()) if flat.any() else 0.0
-        psnr = 10 * np.log10(1 / mse) if mse > 0 else float("inf")
-        if psnr >= budget.psnr - PSNR_SLACK and flat_change <= budget.flat + 1e-6:
+        return (10 * np.log10(1 / mse) if mse > 0 else float("inf")), flat_change
+
+    out = output(s_tex, s_flat)
+    for _ in range(4):  # clipping and rounding move the figures: correct from what was measured
+        psnr, flat_change = measured(out)
+        ok_psnr = psnr >= budget.psnr and psnr - budget.psnr < 0.15
+        ok_flat = flat_change <= budget.flat and flat_change > 0.9 * budget.flat
+        if (ok_psnr or s_tex == 0) and (ok_flat or s_flat == 0 or flat_change > budget.flat):
             break
-        delta = delta * 0.85
-        out = px.merge(work, delta)
+        if flat_change > budget.flat or (flat_change > 0 and not ok_flat and s_flat < presets.MAX_GAIN):
+            s_flat = min(presets.MAX_GAIN, s_flat * budget.flat / max(flat_change, 1e-9))
+        if np.isfinite(psnr) and s_tex > 0:
+            s_tex = min(presets.MAX_GAIN, s_tex * 10 ** ((psnr - budget.psnr - 0.05) / 20))
+        out = output(s_tex, s_flat)
+    for _ in range(12):  # never more visible than promised: PSNR, flat areas, SSIM, LPIPS
+        psnr, flat_change = measured(out)
+        over = psnr < budget.psnr or flat_change > budget.flat * 1.001
+        if not over:
+            prot = px.to_float_rgb(out)
+            over = metrics.ssim(rgb, prot) < budget.min_ssim
+            if not over and check_lpips and budget.max_lpips < 1.0:
+                from . import lpips
+
+                value = lpips.distance(rgb, prot)
+                over = value is not None and value > budget.max_lpips
+        if not over:
+            break
+        s_tex, s_flat = s_tex * 0.92, s_flat * 0.92
+        out = output(s_tex, s_flat)
     return out
 
-
-PSNR_SLACK = 0.75  # dB below the preset's PSNR that rounding may cost before we shrink
