@@ -112,7 +112,7 @@ def bench_transforms() -> dict:
     """The report's views plus Gaussian noise sigma 0.05 before the trainer view."""
     from artcloak import metrics, verify
 
-    views = dict(metrics.TRANSFORMS)
+    views = {**metrics.TRANSFORMS, "resize512": verify.SUITE["resize512"][1]}
     views["noise_train512"] = metrics.whole(lambda im: metrics.train_view(verify.gaussian_noise(im, 0.05)))
     return views
 

@@ -70,7 +70,7 @@ def test_train512_in_protects_report_and_verifys_suite_and_measured_whole():
     img = np.random.default_rng(1).random((1024, 1024, 3), dtype=np.float32)
     views = metrics.views_of(None, metrics.EVAL_SIDE)  # protect's report: other views cut to 384 px
     assert views["after.train512."](img).shape == (512, 512, 3)
-    assert views["after.resize512."](img).shape == (metrics.EVAL_SIDE, metrics.EVAL_SIDE, 3)
+    assert views["after.jpeg75."](img).shape == (metrics.EVAL_SIDE, metrics.EVAL_SIDE, 3)
     assert views[""](img).shape == (metrics.EVAL_SIDE, metrics.EVAL_SIDE, 3)
 
 

@@ -481,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--figure", metavar="PNG", help="also write a PNG figure of what the models see")
     v.add_argument("--models", metavar="A,B", help="surrogates to use (default: every installed one)")
     v.add_argument("--quick", action="store_true",
-                   help="only train512, jpeg75 and resize512 (as protect's report)")
+                   help="only train512, jpeg75 (as protect's report) and resize512")
     v.add_argument("--transforms", metavar="A,B", help="transforms to run (default: all)")
     v.add_argument("--side", type=int, default=512, help="evaluation view size in px (default 512; "
                    "larger is slower and closer to the whole image)")

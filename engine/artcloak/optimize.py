@@ -47,8 +47,7 @@ class Tuning:
     prune: float = 0.25  # fraction of changed pixels that helped least (or hurt), dropped before the end
     # weight of the decoded-copy term for surrogates with a decoder: push D(E(view)) away from the
     # clean image's copy (what a trainer's model would learn), in dB so it scales itself; 0 = latents only
-    copy: float = 2.0
-    copy_window: float = 0.75  # side of the latent window decoded each step, as a fraction (time)
+    copy: float = 2.0  # (the decoded window's size is the quality preset's Search.copy_window)
 
 
 def device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -185,7 +184,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         flat = shaping.local_std(x) < shaping.FLAT_STD
     levels = _level_sizes(hw, ww)
     target_img = _to_t(targets.make_target(params.target, hw, ww, params.seed), dev)
-    encs = _Encoders(models, dev, dtype, tuning.weights, decoders=tuning.copy > 0)
+    encs = _Encoders(models, dev, dtype, tuning.weights, decoders=tuning.copy > 0 and search.copy_window > 0)
     align = max(encs.factor.values())
     check_cancel()
 
@@ -235,7 +234,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             if tuning.objective in ("away", "mix"):
                 term = term - F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
             if name in encs.decoders:
-                win, c0 = refs.copy(name, index, z0, tuning.copy_window, rng)
+                win, c0 = refs.copy(name, index, z0, search.copy_window, rng)
                 c1 = encs.decode(name, z[..., win[0], win[1]])
                 term = term - tuning.copy * (F.mse_loss(c1, c0) + 1e-7).log()
             loss = loss + encs.weights[name] * term

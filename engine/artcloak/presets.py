@@ -29,6 +29,7 @@ class Search:
     lr: float  # first step, as a fraction of the local budget (cosine-decayed to ~0)
     quant_steps: int  # last steps optimised through the output's rounding
     views: int = 8  # distinct trainer views (level, crop, flip) the steps cycle through
+    copy_window: float = 0.5  # side of the latent window decoded each step (0: no decoder term)
 
 
 INTENSITY = {
@@ -38,9 +39,9 @@ INTENSITY = {
 }
 
 QUALITY = {
-    "fast": Search(steps=8, crop=320, lr=1.0, quant_steps=2),
-    "default": Search(steps=24, crop=384, lr=1.0, quant_steps=4),
-    "max": Search(steps=120, crop=512, lr=0.6, quant_steps=12),
+    "fast": Search(steps=8, crop=320, lr=1.0, quant_steps=2, views=4, copy_window=0.0),
+    "default": Search(steps=20, crop=384, lr=1.0, quant_steps=4, views=6, copy_window=0.5),
+    "max": Search(steps=120, crop=512, lr=0.6, quant_steps=12, views=24, copy_window=0.75),
 }
 
 MAX_GAIN = 8.0  # the most the budget fit scales the optimizer's change up

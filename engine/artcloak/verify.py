@@ -76,7 +76,7 @@ SUITE: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "noise": ("Gaussian noise, sigma 0.05", metrics.local(lambda im: gaussian_noise(im, 0.05))),
     "noisyupscale": ("noisy upscaling: noise sigma 0.1, shrink x1/4, bicubic upscale x4", noisy_upscale),
 }
-QUICK = tuple(metrics.TRANSFORMS)  # as protect's report: train512, jpeg75, resize512
+QUICK = (*metrics.TRANSFORMS, "resize512")  # protect's report (train512, jpeg75) and resize512
 
 
 def transforms_for(names: list[str] | None = None) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
