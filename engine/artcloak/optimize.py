@@ -139,6 +139,29 @@ class _References:
         return self._copies[key]
 
 
+def _cover(rng: random.Random, levels: list[tuple[int, int]], crop: int, robustness: list[str], align: int,
+           n: int, tries: int = 12) -> list[transforms.View]:
+    """n pooled views that together cover the working image: each is the candidate (of `tries` drawn)
+    that adds the most not-yet-covered area, so no region is left without a gradient."""
+    grid = torch.zeros(32, 32, dtype=torch.bool)
+    pool: list[transforms.View] = []
+    for _ in range(n):
+        best, best_gain, best_cells = None, -1, None
+        for _ in range(tries):
+            v = transforms.sample_geometry(rng, levels, crop, robustness, align)
+            lh, lw = levels[v.level]
+            y0, x0 = int(32 * v.top / lh), int(32 * v.left / lw)
+            y1 = max(y0 + 1, round(32 * (v.top + v.size[0]) / lh))
+            x1 = max(x0 + 1, round(32 * (v.left + v.size[1]) / lw))
+            gain = int((~grid[y0:y1, x0:x1]).sum())
+            if gain > best_gain:
+                best, best_gain, best_cells = v, gain, (y0, y1, x0, x1)
+        y0, y1, x0, x1 = best_cells
+        grid[y0:y1, x0:x1] = True
+        pool.append(best)
+    return pool
+
+
 def _view_of(img: torch.Tensor, view: transforms.View, levels: list[tuple[int, int]]) -> torch.Tensor:
     """The view's crop, cut from the working image and resized on its own: the same pixels as cropping
     the rescaled level, at the cost of the crop alone."""
@@ -196,8 +219,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     steps = search.steps
     # a pool of trainer views (level, crop, flip), cycled in random order; each step draws fresh JPEG,
     # noise and blur for its view, so the references are encoded once per pooled view
-    pool = [transforms.sample_geometry(rng, levels, search.crop, robustness, align)
-            for _ in range(min(steps, search.views))]
+    pool = _cover(rng, levels, search.crop, robustness, align, min(steps, search.views))
     refs = _References(encs, target_img, x, levels)
     order: list[int] = []
     score = torch.zeros(1, 1, hw, ww, device=dev)  # how much each pixel's change lowered the loss so far
