@@ -305,12 +305,8 @@ def _spend(delta: torch.Tensor, bmap: torch.Tensor, flat: torch.Tensor, editable
     sq = d.square().sum(1, keepdim=True)
     sum_flat, sum_tex = float(sq[fl].sum()), float(sq[tex].sum())
     mean_flat = float(d.abs().mean(1, keepdim=True)[fl].mean()) if fl.any() else 0.0
-    allowed = d.numel() * 10 ** (-budget.psnr / 10)
-    s_flat = min(presets.MAX_GAIN, budget.flat / mean_flat) if mean_flat > 0 else 1.0
-    if sum_flat > 0:
-        s_flat = min(s_flat, (0.5 * allowed / sum_flat) ** 0.5)
-    rest = max(allowed - s_flat**2 * sum_flat, 0.0)
-    s_tex = min(presets.MAX_GAIN, (rest / sum_tex) ** 0.5) if sum_tex > 0 else 1.0
+    s_tex, s_flat = shaping.spend_gains(mean_flat, sum_flat, sum_tex, d.numel(), budget)
+    s_tex, s_flat = s_tex or 1.0, s_flat or 1.0  # undefined (no change there): leave the map as it is
     gain = torch.where(flat, torch.full_like(bmap, s_flat), torch.full_like(bmap, s_tex))
     peak = torch.where(flat, torch.full_like(bmap, presets.FLAT_PEAK * budget.flat),
                        torch.full_like(bmap, budget.linf))

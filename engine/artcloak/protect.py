@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import metrics, presets, runtime
+from . import metrics, presets, runtime, shaping
 from . import pixels as px
 from .errors import Cancelled
 from .models import resolve_models
@@ -73,11 +73,7 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
     mean_flat = float(np.abs(grey).mean(2)[flat].mean()) if flat.any() else 0.0
     sum_flat = float(np.square(grey[flat], dtype=np.float64).sum()) if flat.any() else 0.0
     sum_tex = float(np.square(grey[textured], dtype=np.float64).sum()) if textured.any() else 0.0
-    allowed = rgb.size * 10 ** (-budget.psnr / 10)  # total squared change at the preset's PSNR
-    s_flat = min(presets.MAX_GAIN, budget.flat / mean_flat) if mean_flat > 0 else 0.0
-    s_flat = min(s_flat, (0.5 * allowed / sum_flat) ** 0.5) if sum_flat > 0 else s_flat
-    rest = max(allowed - s_flat**2 * sum_flat, 0.0)
-    s_tex = min(presets.MAX_GAIN, (rest / sum_tex) ** 0.5) if sum_tex > 0 else 0.0
+    s_tex, s_flat = shaping.spend_gains(mean_flat, sum_flat, sum_tex, rgb.size, budget)
 
     def output(st: float, sf: float) -> np.ndarray:
         gain = np.where(flat, sf, st).astype(np.float32)[..., None]

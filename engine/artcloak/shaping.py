@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .presets import Budget
+from .presets import MAX_GAIN, Budget
 
 FLAT_STD = 2 / 255
 # budget ~ (sigma^2 + C)^(GAMMA/2): SSIM tolerates change in proportion to local contrast plus a floor
@@ -95,6 +95,23 @@ def _subsample(x: torch.Tensor, *maps: torch.Tensor, side: int = 384):
     h, w = x.shape[-2:]
     t, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
     return tuple(a[..., t: t + side, left: left + side] for a in (x, *maps))
+
+
+def spend_gains(mean_flat: float, sum_flat: float, sum_tex: float, values: int,
+                b: Budget) -> tuple[float, float]:
+    """(textured, flat) scale factors that make a change spend budget b: flat areas to their mean
+    allowance (at most half the PSNR budget), the rest to the PSNR, each capped at MAX_GAIN.
+
+    mean_flat: mean |change| on flat pixels; sum_flat / sum_tex: sums of squared change there; values:
+    how many values the PSNR is taken over. A factor is 0.0 where it is undefined (no change there).
+    Used by the optimizer before its last steps and by protect.fit_to_budget on the output."""
+    allowed = values * 10 ** (-b.psnr / 10)  # total squared change at the preset's PSNR
+    s_flat = min(MAX_GAIN, b.flat / mean_flat) if mean_flat > 0 else 0.0
+    if sum_flat > 0:
+        s_flat = min(s_flat, (0.5 * allowed / sum_flat) ** 0.5)
+    rest = max(allowed - s_flat**2 * sum_flat, 0.0)
+    s_tex = min(MAX_GAIN, (rest / sum_tex) ** 0.5) if sum_tex > 0 else 0.0
+    return s_tex, s_flat
 
 
 def limit_chroma(d: torch.Tensor, cap: torch.Tensor, frac: float) -> torch.Tensor:
