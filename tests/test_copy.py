@@ -68,7 +68,7 @@ def test_train512_is_a_resized_centre_crop_resaved_as_jpeg(h, w):
 def test_train512_in_protects_report_and_verifys_suite_and_measured_whole():
     assert "train512" in metrics.TRANSFORMS and "train512" in verify.SUITE and "train512" in verify.QUICK
     img = np.random.default_rng(1).random((1024, 1024, 3), dtype=np.float32)
-    views = metrics.views_of(None, metrics.EVAL_SIDE)  # protect's report: other views cut to 384 px
+    views = metrics.views_of(None, metrics.EVAL_SIDE)  # protect's report: other views cut to EVAL_SIDE
     assert views["after.train512."](img).shape == (512, 512, 3)
     assert views["after.jpeg75."](img).shape == (metrics.EVAL_SIDE, metrics.EVAL_SIDE, 3)
     assert views[""](img).shape == (metrics.EVAL_SIDE, metrics.EVAL_SIDE, 3)

@@ -29,7 +29,7 @@ from PIL import Image
 
 from . import onnx_backend
 
-EVAL_SIDE = 384
+EVAL_SIDE = 256  # protect's report: the views other than train512 (a few seconds per model)
 FLAT_STD = 2 / 255
 
 
@@ -240,6 +240,12 @@ def random_sign(delta: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
+def twin(orig: np.ndarray, prot: np.ndarray, seed: int) -> np.ndarray:
+    """The random-sign twin x + delta~ of a protected image (see random_sign)."""
+    delta = prot.astype(np.float32) - orig
+    return np.clip(orig + random_sign(delta, seed), 0, 1).astype(np.float32)
+
+
 def _nchw(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img.transpose(2, 0, 1)[None], np.float32)
 
@@ -278,16 +284,19 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
                   transforms: dict[str, Callable] | None = None,
                   seed: int = 0, side: int = EVAL_SIDE, backend: str = "onnxruntime",
                   on_view: Callable[[int, int], None] | None = None,
-                  copy_views: tuple[str, ...] | None = None) -> dict[str, float]:
+                  copy_views: tuple[str, ...] | None = None,
+                  noisy: np.ndarray | None = None) -> dict[str, float]:
     """latent_shift and noise_ratio for one model, plus amplification, copy_psnr and copy_over_noise
     where a decoder exists; clean and after each transform (keys `after.<name>.<figure>`).
     Transforms must be deterministic (the same noise for every image they see), so that
     T(x') - T(x) is the perturbation's effect alone. `copy_views` ("clean" and transform names)
-    limits the decoder's figures to those views (None: every view)."""
+    limits the decoder's figures to those views (None: every view). `noisy`: the random-sign twin,
+    when the caller measures several models (twin(orig, prot, seed))."""
     net = onnx_backend.nets(name, backend)
     delta = prot.astype(np.float32) - orig
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
-    noisy = np.clip(orig + random_sign(delta, seed), 0, 1).astype(np.float32)
+    if noisy is None:
+        noisy = twin(orig, prot, seed)
     out: dict[str, float] = {}
     views = views_of(transforms, side)
     for i, (prefix, view) in enumerate(views.items()):
@@ -335,17 +344,18 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     metrics.headline(), "text": the report in words (report_text.render)}.
 
     Sized for protect()'s report: model figures on a view of at most `side` px, train512 on its
-    whole 512 px crop (~30 CPU-seconds for taef2 + taesana at 1024 x 1024 with every view decoded:
-    train512 is a third of it, taef2's decoder for amplification, copy_psnr and copy_over_noise a
-    half; protect passes REPORT_COPY_VIEWS to decode only there), no LPIPS unless asked
+    whole 512 px crop (taef2's encoder and decoder there are most of the cost: ~7 s of ~9 s on a
+    2-core CPU; protect passes REPORT_COPY_VIEWS to decode only there), no LPIPS unless asked
     (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image up to that
     size) and lpips=True; `artcloak verify` uses side 512."""
+
     from . import report_text
 
+    noisy = twin(orig, prot, seed)  # one twin for every model
     report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
-        "models": {m: model_figures(m, orig, prot, transforms, seed, side, copy_views=copy_views)
-                   for m in models},
+        "models": {m: model_figures(m, orig, prot, transforms, seed, side, copy_views=copy_views,
+                                    noisy=noisy) for m in models},
         "eval_side": side,
     }
     report["headline"] = headline(report)

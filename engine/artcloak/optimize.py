@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import presets, runtime, shaping, targets, transforms
+from . import onnx_backend, presets, runtime, shaping, targets, transforms
 from .models import load_decoder, load_encoder
 from .models.registry import MODELS
 from .params import Params
@@ -119,12 +119,23 @@ class _References:
         self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self._copies: dict[tuple[str, int], tuple[tuple[slice, slice], torch.Tensor]] = {}
 
+    def _forward(self, name: str, x: torch.Tensor, decode: bool = False) -> torch.Tensor:
+        """A no-grad forward: on the CPU through the measuring nets (onnxruntime, ~1.5x faster than
+        torch fp32), elsewhere on the optimizer's own device."""
+        with torch.no_grad():
+            if self.encs.dev.type == "cpu":
+                net = onnx_backend.nets(name)
+                run = net.decode if decode else net.encode
+                if run is not None:
+                    return torch.from_numpy(run(x.float().contiguous().numpy()))
+            return self.encs.decode(name, x) if decode else self.encs.encode(name, x)
+
     def latents(self, name: str, index: int, view: transforms.View) -> tuple[torch.Tensor, torch.Tensor]:
         key = (name, index)
         if key not in self._cache:
             with torch.no_grad():
                 refs = torch.cat([_view_of(r, view, self.levels) for r in (self.target, self.clean)])
-                zt, z0 = self.encs.encode(name, refs).split(1)
+            zt, z0 = self._forward(name, refs).split(1)
             self._cache[key] = (zt, z0)
         return self._cache[key]
 
@@ -134,8 +145,7 @@ class _References:
         key = (name, index)
         if key not in self._copies:
             win = _window(z0, frac, rng)
-            with torch.no_grad():
-                self._copies[key] = (win, self.encs.decode(name, z0[..., win[0], win[1]]))
+            self._copies[key] = (win, self._forward(name, z0[..., win[0], win[1]], decode=True))
         return self._copies[key]
 
 

@@ -40,7 +40,7 @@ INTENSITY = {
 
 QUALITY = {
     "fast": Search(steps=8, crop=320, lr=1.0, quant_steps=2, views=4, copy_window=0.0),
-    "default": Search(steps=20, crop=384, lr=1.0, quant_steps=4, views=8, copy_window=0.5),
+    "default": Search(steps=20, crop=384, lr=1.0, quant_steps=4, views=6, copy_window=0.5),
     "max": Search(steps=120, crop=512, lr=0.6, quant_steps=12, views=24, copy_window=0.75),
 }
 

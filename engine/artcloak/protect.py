@@ -14,6 +14,7 @@ from .optimize import optimize
 from .params import Params
 
 Progress = Callable[[float, str], None]
+FIT_SEARCH_PIXELS = 2_000_000  # fit_to_budget's scale search measures at most about this many pixels
 Cancel = Callable[[], bool]
 
 
@@ -87,32 +88,61 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
         flat_change = float(np.abs(diff).mean(2)[flat].mean()) if flat.any() else 0.0
         return (10 * np.log10(1 / mse) if mse > 0 else float("inf")), flat_change
 
+    # the scale search measures every k-th row of a large image (means over a few megapixels are
+    # exact to ~0.01 dB); the check below measures the whole output
+    k = max(1, int(np.ceil(flat.size / FIT_SEARCH_PIXELS)))
+    full = (work, d, flat, rgb)
+    if k > 1:
+        work = px.Work(rgb[::k], work.editable[::k], work.grey, work.source[::k])
+        d, flat, rgb = d[::k], flat[::k], rgb[::k]
+    # a sampled search aims a little inside the budget: the whole image is checked below
+    aim_psnr, aim_flat = budget.psnr + (0.03 if k > 1 else 0.0), budget.flat * (0.985 if k > 1 else 1.0)
     out = output(s_tex, s_flat)
     for _ in range(4):  # clipping and rounding move the figures: correct from what was measured
         psnr, flat_change = measured(out)
-        ok_psnr = psnr >= budget.psnr and psnr - budget.psnr < 0.15
-        ok_flat = flat_change <= budget.flat and flat_change > 0.9 * budget.flat
-        if (ok_psnr or s_tex == 0) and (ok_flat or s_flat == 0 or flat_change > budget.flat):
+        ok_psnr = aim_psnr <= psnr < aim_psnr + 0.15
+        ok_flat = 0.9 * aim_flat < flat_change <= aim_flat
+        if (ok_psnr or s_tex == 0) and (ok_flat or s_flat == 0 or flat_change > aim_flat):
             break
-        if flat_change > budget.flat or (flat_change > 0 and not ok_flat and s_flat < presets.MAX_GAIN):
-            s_flat = min(presets.MAX_GAIN, s_flat * budget.flat / max(flat_change, 1e-9))
+        if flat_change > aim_flat or (flat_change > 0 and not ok_flat and s_flat < presets.MAX_GAIN):
+            s_flat = min(presets.MAX_GAIN, s_flat * aim_flat / max(flat_change, 1e-9))
         if np.isfinite(psnr) and s_tex > 0:
-            s_tex = min(presets.MAX_GAIN, s_tex * 10 ** ((psnr - budget.psnr - 0.05) / 20))
+            s_tex = min(presets.MAX_GAIN, s_tex * 10 ** ((psnr - aim_psnr - 0.05) / 20))
         out = output(s_tex, s_flat)
-    for _ in range(12):  # never more visible than promised: PSNR, flat areas, SSIM, LPIPS
+    if k > 1:
+        work, d, flat, rgb = full
+        out = output(s_tex, s_flat)
+    tried: list[tuple[float, float]] = []  # (log scale, log over-ratio) of SSIM/LPIPS misses
+    scale = 0.0
+    for attempt in range(12):  # never more visible than promised: PSNR, flat areas, SSIM, LPIPS
         psnr, flat_change = measured(out)
-        over = psnr < budget.psnr or flat_change > budget.flat * 1.001
-        if not over:
-            prot = px.to_float_rgb(out)
-            over = metrics.ssim(rgb, prot) < budget.min_ssim
-            if not over and check_lpips and budget.max_lpips < 1.0:
-                from . import lpips
-
-                value = lpips.distance(rgb, prot)
-                over = value is not None and value > budget.max_lpips
-        if not over:
+        if psnr < budget.psnr or flat_change > budget.flat * 1.001:  # rounding at full size moved them
+            shrink = 10 ** (min(0.0, psnr - budget.psnr - 0.02) / 20) if attempt < 3 else 0.92
+            s_tex *= shrink
+            s_flat *= min(shrink, 0.97) if flat_change > budget.flat * 1.001 else shrink
+            out = output(s_tex, s_flat)
+            continue
+        over = _over(rgb, px.to_float_rgb(out), budget, check_lpips)
+        if over <= 1.0:
             break
-        s_tex, s_flat = s_tex * 0.92, s_flat * 0.92
+        # shrink both gains; after two misses, step along the measured slope (clipping at the caps
+        # makes the response anything but proportional)
+        tried.append((scale, np.log(over)))
+        (s0, o0), (s1, o1) = tried[-2:] if len(tried) > 1 else ((0.0, 0.0), tried[-1])
+        slope = (o1 - o0) / (s1 - s0) if len(tried) > 1 and s1 != s0 and o1 != o0 else 1.0
+        step = float(np.clip(-(np.log(over) + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
+        scale += step
+        s_tex, s_flat = s_tex * np.exp(step), s_flat * np.exp(step)
         out = output(s_tex, s_flat)
     return out
 
+
+def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpips: bool) -> float:
+    """How far SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1: within)."""
+    over = (1 - metrics.ssim(orig, prot)) / max(1 - budget.min_ssim, 1e-9)
+    if over <= 1.0 and check_lpips and budget.max_lpips < 1.0:
+        from . import lpips
+
+        value = lpips.distance(orig, prot)
+        over = value / budget.max_lpips if value is not None else over
+    return over

@@ -130,13 +130,14 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
     report_progress(0.02, "perceptual figures")
     report: dict = {"perceptual": metrics.perceptual(a, b, lpips=lpips), "models": {}}
     weights = [4.0 if onnx_backend.nets(n).decode is not None else 1.0 for n in used]  # rough cost
-    done = 0.0
+    done, noisy = 0.0, metrics.twin(a, b, seed)
     for name, weight in zip(used, weights):
         def step(i: int, n: int, name: str = name, base: float = done, weight: float = weight) -> None:
             view = "clean" if i == 0 else names[i - 1]
             report_progress(0.1 + 0.88 * (base + weight * i / n) / sum(weights), f"{name}: {view}")
 
-        report["models"][name] = metrics.model_figures(name, a, b, chosen, seed, side, on_view=step)
+        report["models"][name] = metrics.model_figures(name, a, b, chosen, seed, side, on_view=step,
+                                                       noisy=noisy)
         done += weight
     report["summary"] = summary(report["models"])
     report["headline"] = metrics.headline(report)  # the first decoder model's copy after train512
