@@ -117,3 +117,17 @@ def test_limit_chroma_keeps_brightness_and_caps_colour():
     chroma = out - out.mean(1, keepdim=True)
     assert float(chroma.abs().max()) <= 0.25 * 0.04 + 1e-7
     assert float((d - d.mean(1, keepdim=True)).abs().max()) > 0.25 * 0.04  # it did have to act
+
+
+def test_cheap_steps_run_the_f32_encoders_alone():
+    from types import SimpleNamespace
+
+    from artcloak.optimize import _step_models
+
+    both = SimpleNamespace(names=["taef2", "taesana"], factor={"taef2": 8, "taesana": 32})
+    assert [_step_models(both, s, 0) for s in range(3)] == [["taesana"]] * 3
+    assert [len(_step_models(both, s, 3)) for s in range(6)] == [1, 1, 2, 1, 1, 2]
+    assert all(_step_models(both, s, 1) == ["taef2", "taesana"] for s in range(4))
+    only_f8 = SimpleNamespace(names=["taef2"], factor={"taef2": 8})  # nothing cheaper: every step runs it
+    assert all(_step_models(only_f8, s, 0) == ["taef2"] for s in range(4))
+    assert presets.QUALITY["fast"].f8_every > 1 and presets.QUALITY["default"].f8_every == 1

@@ -3,7 +3,9 @@
 `intensity` sets how much change the eye may see, measured on the output: the PSNR it is fitted to,
 the SSIM and LPIPS it keeps, an L-inf cap on textured areas and the mean change allowed on flat
 areas (where a 7x7 neighbourhood varies by less than 2/255).
-`quality` sets how long to search: optimisation steps and the crop each step looks at.
+`quality` sets how long to search: optimisation steps, the crop each step looks at, and which
+encoders the steps run ("fast" runs the f8 encoder (taef2) on every 4th step only and the f32 one
+(taesana, a twentieth of the cost) on every step: taesana's change transfers to taef2's copy).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class Search:
     quant_steps: int  # last steps optimised through the output's rounding
     views: int = 8  # distinct trainer views (level, crop, flip) the steps cycle through
     copy_window: float = 0.5  # side of the latent window decoded each step (0: no decoder term)
+    f8_every: int = 1  # steps that also run the f8 encoders (taef2, ~20x an f32 one): every n-th; 0: never
 
 
 INTENSITY = {
@@ -39,7 +42,7 @@ INTENSITY = {
 }
 
 QUALITY = {
-    "fast": Search(steps=8, crop=320, lr=1.0, quant_steps=2, views=4, copy_window=0.0),
+    "fast": Search(steps=12, crop=384, lr=1.0, quant_steps=3, views=6, copy_window=0.0, f8_every=4),
     "default": Search(steps=20, crop=384, lr=1.0, quant_steps=4, views=6, copy_window=0.5),
     "max": Search(steps=120, crop=512, lr=0.6, quant_steps=12, views=24, copy_window=0.75),
 }
