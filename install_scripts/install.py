@@ -165,7 +165,7 @@ class Layout:
         return found
 
     def cache_dir(self) -> Path:
-        """The engine's own cache (exported ONNX graphs; same rules as artcloak.onnx_backend)."""
+        """The engine's own cache (exported ONNX graphs; same rules as the engine's folders)."""
         if self.platform == "windows":
             return self.data_dir() / "cache"
         if self.platform == "macos":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artcloak import metrics, report_text, verify
+from artcloak.measure import metrics, report_text, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugin" / "common"))
@@ -138,7 +138,7 @@ def test_worker_done_event_carries_the_text(tmp_path, models_dir):
 
 
 def test_figure_shows_both_copies_at_one_to_one(structured, models_dir):
-    from artcloak import figure
+    from artcloak.measure import figure
 
     img, prot, report = structured
     rows = figure.copy_rows(img, prot, ["taef2", "taesana"], gain=10.0)

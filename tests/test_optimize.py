@@ -4,9 +4,11 @@ import random
 import numpy as np
 import pytest
 import torch
-from artcloak import InputError, Params, metrics, presets, shaping, targets, transforms
+from artcloak import InputError, Params
 from artcloak import pixels as px
-from artcloak.optimize import optimize
+from artcloak.cloak import presets, shaping, targets, transforms
+from artcloak.cloak.optimize import optimize
+from artcloak.measure import metrics
 from artcloak.params import BUILTIN_TARGETS
 
 
@@ -108,7 +110,7 @@ def test_robustness_subset_and_user_target_run(tmp_path):
 
 
 def test_limit_chroma_keeps_brightness_and_caps_colour():
-    from artcloak.shaping import limit_chroma
+    from artcloak.cloak.shaping import limit_chroma
 
     d = torch.tensor([0.04, -0.04, 0.01]).view(1, 3, 1, 1).expand(1, 3, 4, 4).clone()
     cap = torch.full((1, 1, 4, 4), 0.04)

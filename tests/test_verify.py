@@ -1,8 +1,9 @@
 """The robustness suite and the perceptual figures behind `artcloak verify`."""
 import numpy as np
 import pytest
-from artcloak import cli, figure, lpips, metrics, verify
+from artcloak import cli
 from artcloak.errors import InputError
+from artcloak.measure import figure, lpips, metrics, verify
 
 
 def _pair(h: int = 96, w: int = 112, sigma: float = 4 / 255):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artcloak.presets import INTENSITY
+from artcloak.cloak.presets import INTENSITY
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugin" / "common"))

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__, report_text
+from . import __version__
 from .errors import ArtcloakError, Cancelled, InputError, ModelError
+from .measure import report_text
 from .params import Params, schema
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -125,13 +126,13 @@ def _outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
         out = Path(args.output)
         if out.is_dir():
             raise UsageError(f"{out} is a folder; use --out-dir {out}")
-        from .imageio import FORMATS
+        from .files.imageio import FORMATS
 
         if fmt is None and out.suffix.lower() not in FORMATS:
             raise UsageError(f"cannot tell the format from {out.name!r}; "
                              "end it with .png, .jpg, .webp or .tif")
         return [(inputs[0], out)]
-    from .imageio import EXTENSION
+    from .files.imageio import EXTENSION
 
     folder = Path(args.out_dir)
     pairs = []
@@ -152,8 +153,9 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
                  notice: str | None, progress: Bar) -> dict:
     """Protect one file into `dst` (atomically); returns the per-file record."""
 
-    from . import imageio, metadata, metrics
     from . import pixels as px
+    from .files import imageio, metadata
+    from .measure import metrics
     from .protect import protect
 
     t0 = time.time()
@@ -336,7 +338,7 @@ def verify_table(rep: dict) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from . import verify
+    from .measure import verify
 
     models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
     names = list(verify.QUICK) if args.quick else None
@@ -351,8 +353,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rep = verify.verify_files(args.original, args.protected, models=models, transforms=names,
                                   progress=bar, seed=args.seed, side=args.side)
         if args.figure:
-            from . import figure, imageio
             from . import pixels as px
+            from .files import imageio
+            from .measure import figure
 
             bar(0.99, "drawing the figure")
             a, b = (px.to_float_rgb(imageio.read(f)[0]) for f in (args.original, args.protected))

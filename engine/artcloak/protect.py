@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import metrics, presets, runtime, shaping
 from . import pixels as px
+from . import runtime
+from .cloak import presets, shaping
+from .cloak.optimize import optimize
 from .errors import Cancelled
+from .measure import metrics
 from .models import resolve_models
-from .optimize import optimize
 from .params import Params
 
 Progress = Callable[[float, str], None]
@@ -141,7 +143,7 @@ def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpip
     """How far SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1: within)."""
     over = (1 - metrics.ssim(orig, prot)) / max(1 - budget.min_ssim, 1e-9)
     if over <= 1.0 and check_lpips and budget.max_lpips < 1.0:
-        from . import lpips
+        from .measure import lpips
 
         value = lpips.distance(orig, prot)
         over = value / budget.max_lpips if value is not None else over

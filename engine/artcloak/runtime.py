@@ -140,7 +140,7 @@ def _candidate(device: str) -> str:
 
 
 def _cache_file():
-    from .onnx_backend import cache_dir
+    from .models.runners import cache_dir
 
     return cache_dir() / "precision.json"
 

@@ -152,7 +152,7 @@ def run_protect(job: dict, progress: Callable[[float, str], None], cancel: Calla
 def _text_of(report: dict) -> str:
     """The report in words (report_text.render), also kept in the report as "text": the plug-ins
     show the engine's own text, so the CLI and GIMP say the same."""
-    from . import report_text
+    from .measure import report_text
 
     if not report.get("text"):
         report["text"] = report_text.render(report)
@@ -162,7 +162,7 @@ def _text_of(report: dict) -> str:
 def _verify_arrays(orig: np.ndarray, prot: np.ndarray, progress: Callable[[float, str], None]) -> dict:
     """The richer verify of artcloak.verify when it exists, else metrics.measure on all installed models."""
     try:
-        from .verify import verify_arrays
+        from .measure.verify import verify_arrays
     except ImportError:
         verify_arrays = None
     if verify_arrays is not None:
@@ -171,8 +171,8 @@ def _verify_arrays(orig: np.ndarray, prot: np.ndarray, progress: Callable[[float
         if "progress" in inspect.signature(verify_arrays).parameters:
             return verify_arrays(orig, prot, progress=progress)
         return verify_arrays(orig, prot)
-    from . import metrics
     from . import pixels as px
+    from .measure import metrics
     from .models import resolve_models
 
     progress(0.05, "measuring the protection")

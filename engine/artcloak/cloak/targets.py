@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 BUILTIN = ("mosaic", "stripes", "noise", "checker")
 

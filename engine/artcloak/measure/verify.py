@@ -15,10 +15,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import imageio, metadata, metrics, onnx_backend, report_text
-from . import pixels as px
-from .errors import InputError
-from .models import resolve_models
+from .. import pixels as px
+from ..errors import InputError
+from ..files import imageio, metadata
+from ..models import resolve_models, runners
+from . import metrics, report_text
 
 Progress = Callable[[float, str], None]
 VERIFY_SIDE = 512  # evaluation view: the transformed image, or its centre crop of this side
@@ -129,7 +130,7 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
     t0 = time.time()
     report_progress(0.02, "perceptual figures")
     report: dict = {"perceptual": metrics.perceptual(a, b, lpips=lpips), "models": {}}
-    weights = [4.0 if onnx_backend.nets(n).decode is not None else 1.0 for n in used]  # rough cost
+    weights = [4.0 if runners.nets(n).decode is not None else 1.0 for n in used]  # rough cost
     done, noisy = 0.0, metrics.twin(a, b, seed)
     for name, weight in zip(used, weights):
         def step(i: int, n: int, name: str = name, base: float = done, weight: float = weight) -> None:
@@ -144,7 +145,7 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
     report["models_used"] = used
     report["transforms"] = {n: SUITE[n][0] for n in names}
     report["eval_side"] = side
-    report["backend"] = {n: onnx_backend.nets(n).backend for n in used}
+    report["backend"] = {n: runners.nets(n).backend for n in used}
     report["seconds"] = round(time.time() - t0, 2)
     report["text"] = report_text.render(report)
     report_progress(1.0, "done")

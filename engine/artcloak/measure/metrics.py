@@ -6,7 +6,7 @@ transform T: the transformed image when it fits in EVAL_SIDE x EVAL_SIDE, else i
 that a protection report costs the same few seconds whatever the canvas size. The trainer view
 `train512` is the exception: its whole 512 x 512 crop is measured, because that is what a trainer's
 model sees. Perceptual figures use the whole image at full resolution. The forwards run on
-onnxruntime when it is installed (see onnx_backend), else torch.
+onnxruntime when it is installed (see models.runners), else torch.
 
 The trainer view `train512` (train_view): what a LoRA / DreamBooth data loader shows the model.
   1. antialiased bicubic resize so the short side is TRAIN_SHORT = 576 px (up or down; bucketing
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import onnx_backend
+from ..models import runners
 
 EVAL_SIDE = 256  # protect's report: the views other than train512 (a few seconds per model)
 FLAT_STD = 2 / 255
@@ -292,7 +292,7 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     T(x') - T(x) is the perturbation's effect alone. `copy_views` ("clean" and transform names)
     limits the decoder's figures to those views (None: every view). `noisy`: the random-sign twin,
     when the caller measures several models (twin(orig, prot, seed))."""
-    net = onnx_backend.nets(name, backend)
+    net = runners.nets(name, backend)
     delta = prot.astype(np.float32) - orig
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
     if noisy is None:

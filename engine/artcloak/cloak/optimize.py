@@ -27,11 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import onnx_backend, presets, runtime, shaping, targets, transforms
-from .models import load_decoder, load_encoder
-from .models.registry import MODELS
-from .params import Params
-from .pixels import Work
+from .. import runtime
+from ..models import load_decoder, load_encoder, runners
+from ..models.registry import MODELS
+from ..params import Params
+from ..pixels import Work
+from . import presets, shaping, targets, transforms
 
 
 @dataclass
@@ -124,7 +125,7 @@ class _References:
         torch fp32), elsewhere on the optimizer's own device."""
         with torch.no_grad():
             if self.encs.dev.type == "cpu":
-                net = onnx_backend.nets(name)
+                net = runners.nets(name)
                 run = net.decode if decode else net.encode
                 if run is not None:
                     return torch.from_numpy(run(x.float().contiguous().numpy()))

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import MODELS, load_decoder, load_encoder, search_path
+from .loader import load_decoder, load_encoder, search_path
+from .registry import MODELS
 
 OPSET = 18
 Forward = Callable[[np.ndarray], np.ndarray]  # N x C x H x W float32 -> N x C' x H' x W' float32
