@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .. import pixels as px
 from ..files import imageio
 from ..models import runners
 from . import metrics
@@ -56,7 +57,7 @@ Row = tuple[str, list[tuple[str, np.ndarray]]]  # (title line or "", panels)
 
 
 def _decode(net: runners.Nets, img: np.ndarray) -> np.ndarray:
-    z = net.encode(np.ascontiguousarray(img.transpose(2, 0, 1)[None], np.float32))
+    z = net.encode(px.nchw(img))
     return np.clip(net.decode(z)[0].transpose(1, 2, 0), 0, 1)[: img.shape[0], : img.shape[1]]
 
 
@@ -94,7 +95,7 @@ def render(orig: np.ndarray, prot: np.ndarray, models: list[str], side: int = PA
     rows += copy_rows(orig, prot, models, gain)
     for name in models:
         net = runners.nets(name)
-        z0, z1 = (net.encode(np.ascontiguousarray(im.transpose(2, 0, 1)[None])) for im in (a, b))
+        z0, z1 = (net.encode(px.nchw(im)) for im in (a, b))
         figs = (report or {}).get("models", {}).get(name, {})
         extra = f" (amplification {figs['amplification']:.2f})" if "amplification" in figs else ""
         if net.decode is not None:
