@@ -140,7 +140,7 @@ def _candidate(device: str) -> str:
 
 
 def _cache_file():
-    from .models.runners import cache_dir
+    from .folders import cache_dir
 
     return cache_dir() / "precision.json"
 

@@ -137,7 +137,9 @@ def _native_text(text):
 
 
 def user_data_dir():
-    """<user data dir>/artcloak, the same folder the engine's installer uses."""
+    """<user data dir>/artcloak, the same folder the engine's installer uses. The engine's
+    artcloak/folders.py data_dir is the reference (this file cannot import the engine);
+    tests/test_install.py checks both agree."""
     if sys.platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
     elif sys.platform == "darwin":
