@@ -21,6 +21,20 @@ def test_params_module_prints_the_schema():
     assert json.loads(out.stdout) == schema()
 
 
+def test_client_shares_the_engine_limits():
+    """The plug-ins' client (stdlib only, cannot import the engine) declares the engine's smallest
+    side once for both fronts."""
+    import importlib.util
+
+    from artcloak import pixels
+
+    client_py = PARAMS_JSON.parent / "artcloak_client.py"
+    spec = importlib.util.spec_from_file_location("_client_for_limits", client_py)
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    assert client.MIN_SIDE == pixels.MIN_SIDE
+
+
 def test_schema_defaults_build_the_default_preset():
     values = {p["name"]: p["default"] for p in json.loads(PARAMS_JSON.read_text(encoding="utf-8"))}
     assert Params.from_dict(values) == Params()

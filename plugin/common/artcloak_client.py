@@ -79,11 +79,18 @@ except ImportError:  # Python 2
     import Queue as queue  # noqa: N813
 
 __all__ = ["EngineError", "find_engine_python", "engine_config", "load_schema", "defaults",
-           "protect_pixels", "verify_pixels", "format_report", "SAMPLE_SIZES"]
+           "protect_pixels", "verify_pixels", "format_report", "SAMPLE_SIZES", "MIN_SIDE",
+           "IMAGE_EXTENSIONS"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_NAME = "artcloak-engine.json"
 SAMPLE_SIZES = {"u8": 1, "u16": 2, "float": 4}
+# The fronts' shared rules. MIN_SIDE: the engine's smallest image side (artcloak.pixels.MIN_SIDE, one
+# latent pixel of an f/32 encoder; tests/test_params_json.py checks they agree). IMAGE_EXTENSIONS: the
+# files a batch takes from a folder (what GIMP opens; a file GIMP cannot load is reported and skipped).
+MIN_SIDE = 32
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".xcf", ".psd", ".ora",
+                    ".jxl", ".avif", ".heic", ".heif", ".tga", ".exr", ".ppm", ".pgm", ".pnm", ".gif")
 INSTALL_HINT = ("Install the engine with the installer in the artcloak download: "
                 "install_scripts/install.sh (Linux, macOS) or install_scripts/install.ps1 (Windows), "
                 "then restart GIMP. To use an engine you installed yourself, set ARTCLOAK_ENGINE_PYTHON "
