@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from artcloak.cloak.presets import INTENSITY
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugin" / "common"))
@@ -138,6 +139,29 @@ def test_worker_error_kinds():
     assert error_event(InputError("bad"))["kind"] == "input"
     internal = error_event(ZeroDivisionError("boom"))
     assert internal["kind"] == "internal" and "ZeroDivisionError: boom" in internal["message"]
+
+
+def test_cli_and_worker_share_the_error_kinds(tmp_path, monkeypatch, capsys):
+    """One mapping (errors.kind_of): the CLI's --json record names torch's out-of-memory
+    RuntimeError "memory", as the worker does, with the worker's hint."""
+    from artcloak import cli
+    from artcloak.errors import Cancelled, InputError, ModelError, kind_of
+    from artcloak.worker import error_event
+
+    for e, kind in ((MemoryError(), "memory"), (RuntimeError("CUDA out of memory. Tried"), "memory"),
+                    (InputError("x"), "input"), (ModelError("x"), "model"), (Cancelled("x"), "cancelled"),
+                    (RuntimeError("boom"), "internal"), (ValueError("x"), "internal")):
+        assert kind_of(e) == kind == error_event(e)["kind"], e
+    src = tmp_path / "in.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(src)
+
+    def oom(*a, **k):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 GB")
+
+    monkeypatch.setattr(cli, "protect_file", oom)
+    assert cli.main(["protect", str(src), "-o", str(tmp_path / "out.png"), "--json"]) == 1
+    rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rec["kind"] == "memory" and "smaller image" in rec["hint"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc to find the worker")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ArtcloakError, Cancelled, InputError, ModelError
+from .errors import MEMORY_HINT, ArtcloakError, InputError, ModelError, kind_of
 from .measure import report_text
 from .params import Params, schema
 
@@ -75,16 +75,9 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _error_kind(e: BaseException) -> str:
-    if isinstance(e, InputError):
-        return "input"
-    if isinstance(e, ModelError):
-        return "model"
-    if isinstance(e, Cancelled):
-        return "cancelled"
-    if isinstance(e, MemoryError):
-        return "memory"
-    return "internal"
+def _hint(e: BaseException) -> str:
+    """What to do about a failure: the error's own hint, or the worker's for a lack of memory."""
+    return MEMORY_HINT if kind_of(e) == "memory" else getattr(e, "hint", "")
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -251,7 +244,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
             msg = str(e) or type(e).__name__
             msg = msg[len(src.name) + 2:] if msg.startswith(src.name + ": ") else msg
             rec = {"input": str(src), "output": str(dst), "ok": False, "error": msg,
-                   "hint": getattr(e, "hint", ""), "kind": _error_kind(e)}
+                   "hint": _hint(e), "kind": kind_of(e)}
             if rec["kind"] == "internal":
                 rec["error"] = f"{type(e).__name__}: {e}"
             if args.json:
@@ -364,9 +357,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except (ArtcloakError, MemoryError, OSError) as e:
         bar.close()
         if args.json:
-            _emit({"ok": False, "error": str(e), "hint": getattr(e, "hint", ""), "kind": _error_kind(e)})
+            _emit({"ok": False, "error": str(e), "hint": _hint(e), "kind": kind_of(e)})
         else:
-            hint = getattr(e, "hint", "")
+            hint = _hint(e)
             print(f"artcloak: {e}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr)
         return EXIT_FAILED
     bar.close()

@@ -22,13 +22,13 @@ def _palette(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def mosaic(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Random coloured cells of 8-24 px with dark seams: busy, with edges at every scale."""
+    """Random coloured cells of 16 px with dark seams, each 16 px row band's cell boundaries shifted
+    by a random offset (an irregular brick pattern): busy, with edges everywhere."""
     rng = np.random.default_rng(seed)
     img = np.zeros((h, w, 3), np.float32)
     cell = 16
     ys = np.arange(h)[:, None] // cell
-    xs = np.arange(w)[None, :] // cell
-    # jitter cell boundaries per row/column band so the grid is irregular
+    # jitter the cell boundaries of each row band so the grid is irregular
     shift = rng.integers(0, cell, (h // cell + 2,))
     xs = (np.arange(w)[None, :] + shift[ys]) // cell
     ids = (ys * 7919 + xs * 104729) % 4096

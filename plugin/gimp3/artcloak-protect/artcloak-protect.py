@@ -143,10 +143,6 @@ class Progress:
         Gimp.progress_end()
 
 
-def protect_bytes(data, w, h, channels, fmt, params, progress):
-    return client.protect_pixels(data, w, h, channels, fmt, params, progress)
-
-
 def attach_report(item, reports):
     data = json.dumps(reports).encode("utf-8")
     item.attach_parasite(Gimp.Parasite.new(REPORT_PARASITE, Gimp.PARASITE_PERSISTENT, list(data)))
@@ -198,7 +194,7 @@ def run_protect(procedure, run_mode, image, drawables, config, run_data):
         for i, (layer, babl, fmt, channels, rect) in enumerate(jobs):
             progress.start(i, layer.get_name())
             data = pixels.read(layer, rect, babl)
-            out, report = protect_bytes(data, rect[2], rect[3], channels, fmt, params, progress)
+            out, report = client.protect_pixels(data, rect[2], rect[3], channels, fmt, params, progress)
             results.append((out, report))
     except client.EngineError as e:
         Gimp.progress_end()
@@ -336,7 +332,7 @@ def run_batch(procedure, config, run_data):
         progress.start(i, os.path.basename(path))
         w, h = layer.get_width(), layer.get_height()
         data = pixels.read(layer, (0, 0, w, h), babl)
-        return protect_bytes(data, w, h, channels, fmt, params, progress)
+        return client.protect_pixels(data, w, h, channels, fmt, params, progress)
 
     results = batch.run(files, out_dir, protect_layer)
     progress.end()
