@@ -337,18 +337,23 @@ def test_engine_lookup_order(monkeypatch, tmp_path):
     assert client.engine_config()["source"] == "ARTCLOAK_ENGINE_PYTHON"
 
 
-def test_format_report_names_models_views_and_cost():
+def test_report_text_names_models_views_and_cost():
+    """The engine's text of a report (measure.report_text, rendered once); the client shows it as it is."""
+    from artcloak.measure import report_text
+
     figs = {"latent_shift": 0.151, "noise_ratio": 2.9, "amplification": 3.3,
             "after.jpeg75.latent_shift": 0.199, "after.jpeg75.noise_ratio": 1.2,
             "after.resize512.latent_shift": 0.066, "after.resize512.noise_ratio": 0.9}
     summary = {"weakest_view": "resize512", "weakest_noise_ratio": 0.9, "verdict": "none"}
     report = {"perceptual": {"psnr": 38.04, "ssim": 0.991, "linf": 6.0, "flat_change": 0.8},
               "models": {"taef2": figs}, "summary": {"taef2": summary}}
-    text = client.format_report(report)
+    text = report_text.render(report)
+    assert client.format_report(dict(report, text=text)) == text
+    assert "update it with the installer" in client.format_report(report)  # no text: never re-rendered
     assert "taef2: moved 15.1% (2.9x noise), none (weakest: resize 512 px, 0.9x)" in text
     assert "after JPEG q75 19.9% (1.2x), resize 512 px 6.6% (0.9x)" in text
     assert "decoder shows 3.3x" in text and "PSNR 38.0 dB" in text and "0.80/255" in text
-    assert client.format_report({}) == "No report."
+    assert client.format_report({}) == "No report." == report_text.render({})
 
 
 def test_float_grey_alpha_through_the_client(engine):

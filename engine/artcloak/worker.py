@@ -1,4 +1,4 @@
-"""The process the GIMP plug-ins talk to: `python -m artcloak.worker` (protocol in ARCHITECTURE.md).
+"""The process the GIMP plug-ins talk to: `python -m artcloak.worker` (protocol in docs/CONTRACTS.md).
 
 One JSON job line on stdin; JSON event lines on stdout (progress..., then done or error); pixels as
 raw files in the private folder the job names. Running as a separate process keeps torch out of
@@ -149,13 +149,11 @@ def run_protect(job: dict, progress: Callable[[float, str], None], cancel: Calla
 
 
 def _text_of(report: dict) -> str:
-    """The report in words (report_text.render), also kept in the report as "text": the plug-ins
-    show the engine's own text, so the CLI and GIMP say the same."""
+    """The report in words (measure.report_text): the plug-ins show the engine's own text, so the
+    CLI and GIMP say the same."""
     from .measure import report_text
 
-    if not report.get("text"):
-        report["text"] = report_text.render(report)
-    return report["text"]
+    return report_text.text_of(report)
 
 
 def run_verify(job: dict, progress: Callable[[float, str], None]) -> dict:

@@ -1,4 +1,4 @@
-"""The measurements of ARCHITECTURE.md: how far the models' latents moved, and what a person sees.
+"""The measurements of docs/CONTRACTS.md (Metrics): how far the models' latents moved, and what a person sees.
 
 All images are H x W x 3 float32 numpy arrays in [0, 1]. `latent_shift`, `noise_ratio`,
 `amplification`, `copy_psnr` and `copy_over_noise` are computed on an evaluation view after each
@@ -332,7 +332,7 @@ def headline(report: dict, view: str = HEADLINE_VIEW) -> dict | None:
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None) -> dict:
-    """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
+    """The protection report of docs/CONTRACTS.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     metrics.headline(), "text": the report in words (report_text.render)}.
 
     Sized for protect()'s report: model figures on a view of at most `side` px, train512 on its
