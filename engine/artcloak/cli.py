@@ -90,7 +90,7 @@ def _add_param_options(p: argparse.ArgumentParser) -> None:
         help_text = entry["help"]
         if entry["default"] != "":
             help_text += f" (default: {entry['default']})"
-        closed = entry["choices"] and entry["name"] in ("intensity", "quality")
+        closed = entry["kind"] == "choice"
         metavar = "|".join(entry["choices"]) if closed else entry["name"].upper()
         group.add_argument(f"--{entry['name'].replace('_', '-')}", dest=f"param_{entry['name']}", type=kind,
                            default=None, metavar=metavar, help=help_text)

@@ -24,7 +24,8 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
       Whether the engine is started on the host through flatpak-spawn (below).
   load_schema() -> list of dict
       The engine's parameters (params.json beside this file, or in ../common): name, type, default,
-      label, help, choices, min, max, advanced.
+      label, help, kind ("choice", "list", "text" or "int"; artcloak/params.py KINDS), choices,
+      min, max, advanced.
   defaults() -> {name: default}
   protect_pixels(data, width, height, channels, fmt, params, progress=None, cancelled=None)
       -> (out_bytes, report)

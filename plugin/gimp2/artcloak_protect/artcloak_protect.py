@@ -50,7 +50,6 @@ PROC = "python-fu-protect-from-ai"
 BATCH_PROC = "python-fu-protect-from-ai-batch"
 MENU = "<Image>/Filters/AI Protection"
 AUTHOR = "artcloak contributors"
-FREE_TEXT = ("target",)  # choices are suggestions: a target may also be an image path
 IMAGE_TYPES = "RGB*, GRAY*"
 U8_PRECISIONS = (100, 150)  # GIMP 2.10 PRECISION_U8_LINEAR, PRECISION_U8_GAMMA
 ADD_SELECTION_MASK = 4  # GimpAddMaskType (its constant's name differs between GIMP 2.8 and 2.10)
@@ -59,7 +58,8 @@ ADD_SELECTION_MASK = 4  # GimpAddMaskType (its constant's name differs between G
 # ---- parameters from params.json ----------------------------------------------------------------
 
 def _is_option(p):
-    return bool(p.get("choices")) and p["name"] not in FREE_TEXT and p["default"] in p["choices"]
+    """A closed choice (the schema's kind "choice"): a PF_OPTION list."""
+    return p.get("kind") == "choice"
 
 
 def pf_params(schema):

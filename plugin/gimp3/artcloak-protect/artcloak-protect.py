@@ -47,14 +47,15 @@ def _arg_name(name):
 
 
 def add_engine_arguments(procedure):
-    """One GIMP argument per engine parameter; presets (non-advanced choices) become choice boxes."""
+    """One GIMP argument per engine parameter; closed choices (the schema's kind "choice") become
+    choice boxes."""
     for p in client.load_schema():
         name, label, help_ = _arg_name(p["name"]), "_" + p["label"], p["help"]  # "_": the dialog's mnemonic
         if p["type"] == "int":
             lo = int(p["min"]) if p.get("min") is not None else -2**31
             hi = int(p["max"]) if p.get("max") is not None else 2**31 - 1
             procedure.add_int_argument(name, label, help_, lo, hi, int(p["default"]), RW)
-        elif p.get("choices") and not p.get("advanced"):
+        elif p.get("kind") == "choice":
             choice = Gimp.Choice.new()
             for i, value in enumerate(p["choices"]):
                 choice.add(value, i, value.capitalize(), "")
