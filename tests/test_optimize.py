@@ -119,3 +119,13 @@ def test_limit_chroma_keeps_brightness_and_caps_colour():
     chroma = out - out.mean(1, keepdim=True)
     assert float(chroma.abs().max()) <= 0.25 * 0.04 + 1e-7
     assert float((d - d.mean(1, keepdim=True)).abs().max()) > 0.25 * 0.04  # it did have to act
+
+
+def test_presets_are_resolved_in_one_place():
+    """presets.resolve turns the names into the Budget and Search protect passes down (with a
+    benchmark's overrides going to whichever has the field)."""
+    budget, search = presets.resolve(Params(intensity="high", quality="fast"))
+    assert budget is presets.INTENSITY["high"] and search is presets.QUALITY["fast"]
+    budget, search = presets.resolve(Params(), {"steps": 3, "psnr": 40.0})
+    assert search.steps == 3 and budget.psnr == 40.0
+    assert search.crop == presets.QUALITY["default"].crop and budget.linf == presets.INTENSITY["default"].linf

@@ -44,10 +44,12 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
         if should_stop():
             raise Cancelled("protection cancelled; nothing was changed")
 
-    delta = optimize(work, params, models, lambda f, m: report_progress(0.85 * f, m), check_cancel)
+    budget, search = presets.resolve(params)  # once: the optimizer and the fit spend the same budget
+    delta = optimize(work, params, models, lambda f, m: report_progress(0.85 * f, m), check_cancel,
+                     preset=(budget, search))
     check_cancel()
     report_progress(0.86, "checking visibility after rounding")
-    out = fit_to_budget(work, delta, presets.INTENSITY[params.intensity])
+    out = fit_to_budget(work, delta, budget)
     check_cancel()
     report_progress(0.92, "measuring the protection")
     report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed,

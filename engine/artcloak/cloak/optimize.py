@@ -183,16 +183,13 @@ def _view_of(img: torch.Tensor, view: transforms.View, levels: list[tuple[int, i
 
 
 def optimize(work: Work, params: Params, models: list[str], progress: Callable[[float, str], None],
-             check_cancel: Callable[[], None], tuning: Tuning | None = None) -> np.ndarray:
-    """Return the perturbation (H x W x 3 float32, [0, 1] units) to add to work.rgb."""
+             check_cancel: Callable[[], None], tuning: Tuning | None = None,
+             preset: tuple[presets.Budget, presets.Search] | None = None) -> np.ndarray:
+    """Return the perturbation (H x W x 3 float32, [0, 1] units) to add to work.rgb. `preset`: the
+    (Budget, Search) the caller resolved (presets.resolve); by default resolved here from params
+    and tuning.overrides."""
     tuning = tuning or Tuning()
-    budget = presets.INTENSITY[params.intensity]
-    search = presets.QUALITY[params.quality]
-    if tuning.overrides:
-        from dataclasses import replace
-
-        budget = replace(budget, **{k: v for k, v in tuning.overrides.items() if hasattr(budget, k)})
-        search = replace(search, **{k: v for k, v in tuning.overrides.items() if hasattr(search, k)})
+    budget, search = preset or presets.resolve(params, tuning.overrides)
     robustness = params.robustness_list
     dev, dtype = device_and_dtype()
     torch.manual_seed(params.seed)
