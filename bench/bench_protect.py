@@ -50,8 +50,8 @@ def pgd_baseline(rgb: np.ndarray, eps: float, steps: int, target: str = "mosaic"
     import torch
     import torch.nn.functional as F
     from artcloak import runtime
+    from artcloak.cloak.targets import make_target
     from artcloak.models import load_encoder
-    from artcloak.targets import make_target
 
     rt = runtime.choose()
     low = {"device_type": "cpu", "dtype": rt.dtype, "enabled": rt.precision != "fp32"}
@@ -77,8 +77,9 @@ def pgd_baseline(rgb: np.ndarray, eps: float, steps: int, target: str = "mosaic"
 def run_job(job: dict) -> dict:
     """One measured run (inside its own subprocess)."""
     import bench_images
-    from artcloak import Params, metrics, protect
+    from artcloak import Params, protect
     from artcloak import pixels as px
+    from artcloak.measure import metrics
 
     img = bench_images.load(job["image"], job["size"])
     if job.get("upscale"):
@@ -110,7 +111,7 @@ def run_job(job: dict) -> dict:
 
 def bench_transforms() -> dict:
     """The report's views plus Gaussian noise sigma 0.05 before the trainer view."""
-    from artcloak import metrics, verify
+    from artcloak.measure import metrics, verify
 
     views = {**metrics.TRANSFORMS, "resize512": verify.SUITE["resize512"][1]}
     views["noise_train512"] = metrics.whole(lambda im: metrics.train_view(verify.gaussian_noise(im, 0.05)))

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from artcloak import metrics  # noqa: E402
 from artcloak import pixels as px  # noqa: E402
-from artcloak.optimize import Tuning, optimize  # noqa: E402
+from artcloak.cloak.optimize import Tuning, optimize  # noqa: E402
+from artcloak.measure import metrics  # noqa: E402
 from artcloak.params import Params  # noqa: E402
 from bench_images import load  # noqa: E402
 from bench_protect import EXACT_SIDE, by_view  # noqa: E402

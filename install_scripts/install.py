@@ -116,7 +116,8 @@ def this_platform() -> str:
 
 # ----------------------------------------------------------------------------- where things go
 class Layout:
-    """The per-platform folder rules (the same as the engine's loader.user_data_dir()).
+    """The per-platform folder rules. The installer runs before the engine exists and imports nothing
+    of it: the engine's artcloak/folders.py is the reference, tests/test_install.py checks both agree.
 
     `platform` only changes path rules, so tests can lay out a macOS or Windows home on Linux.
     """
@@ -165,7 +166,8 @@ class Layout:
         return found
 
     def cache_dir(self) -> Path:
-        """The engine's own cache (exported ONNX graphs; same rules as artcloak.onnx_backend)."""
+        """The engine's own cache (exported ONNX graphs; artcloak/folders.py's cache_dir without
+        ARTCLOAK_CACHE)."""
         if self.platform == "windows":
             return self.data_dir() / "cache"
         if self.platform == "macos":
@@ -202,7 +204,9 @@ def sha256_file(path: Path) -> str:
 
 
 def git_blob_id(path: Path) -> str:
-    """The id git gives a file's content (the registry pins every weight file by it)."""
+    """The id git gives a file's content (the registry pins every weight file by it), read in chunks.
+    The engine's artcloak/models/loader.py git_blob_id is the reference; tests/test_install.py
+    checks both agree."""
     h = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -1,8 +1,9 @@
 """protect.fit_to_budget spends the preset's visibility budget, measured on the output, and never more."""
 import numpy as np
 import pytest
-from artcloak import metrics, presets
 from artcloak import pixels as px
+from artcloak.cloak import presets
+from artcloak.measure import metrics
 from artcloak.protect import fit_to_budget
 
 

@@ -8,7 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from artcloak import cli, imageio, pngcodec
+from artcloak import cli
+from artcloak.files import imageio, pngcodec
 from PIL import Image, PngImagePlugin
 
 

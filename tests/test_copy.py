@@ -1,4 +1,4 @@
-"""The model's copy of an image (ARCHITECTURE.md, Metrics): the train512 trainer view, copy_psnr and
+"""The model's copy of an image (docs/CONTRACTS.md, Metrics): the train512 trainer view, copy_psnr and
 copy_over_noise on the real taef2 encoder and decoder, and the report in words that the CLI, the worker
 and the plug-ins show."""
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artcloak import metrics, report_text, verify
+from artcloak.measure import metrics, report_text, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugin" / "common"))
@@ -115,9 +115,10 @@ def test_headline_and_text_say_it_in_words(structured):
                      f"you see {head['psnr']:.1f} dB.")
     assert "than random noise of the same visibility" in text and "trainer's resize" in text
     assert "its copy's PSNR (lower = stronger): clean" in text
-    # the plug-ins show the engine's text as it is, and render the very same without it
+    # the plug-ins show the engine's text as it is
     assert client.format_report(dict(report, text="the engine's words")) == "the engine's words"
-    assert client.format_report(report) == text
+    assert client.format_report(dict(report, text=text)) == text
+    assert report_text.text_of(dict(report, text="")) == text
     assert report_text.headline_lines({"models": {"taesana": {"noise_ratio": 2.0}}}) == []
 
 
@@ -138,7 +139,7 @@ def test_worker_done_event_carries_the_text(tmp_path, models_dir):
 
 
 def test_figure_shows_both_copies_at_one_to_one(structured, models_dir):
-    from artcloak import figure
+    from artcloak.measure import figure
 
     img, prot, report = structured
     rows = figure.copy_rows(img, prot, ["taef2", "taesana"], gain=10.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from artcloak.presets import INTENSITY
+from artcloak.cloak.presets import INTENSITY
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -178,15 +178,57 @@ def installed(session_install) -> Session:
 
 
 def test_data_folder_rules_match_the_engine_and_the_client():
-    from artcloak.models.loader import user_data_dir
+    from artcloak import folders
+    from artcloak.models.loader import search_path
 
     spec = importlib.util.spec_from_file_location("_client_for_install_test",
                                                   SRC / "plugin" / "common" / "artcloak_client.py")
     artcloak_client = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(artcloak_client)
     layout = inst.Layout(inst.this_platform(), Path.home(), dict(os.environ))
-    assert layout.data_dir() == user_data_dir()
+    assert layout.data_dir() == folders.data_dir()
     assert Path(artcloak_client.user_data_dir()) == layout.data_dir()
+    assert search_path()[-1] == folders.data_dir() / "models"
+
+
+@pytest.mark.parametrize("platform,name", [("win32", "windows"), ("darwin", "macos"), ("linux", "linux")])
+@pytest.mark.parametrize("xdg", [False, True])
+def test_folder_rules_agree_on_every_platform(platform, name, xdg, tmp_path, monkeypatch):
+    """The engine's folders (the reference), the installer's Layout and the client's user_data_dir
+    give the same data and cache folders on each platform, with and without XDG/LOCALAPPDATA set."""
+    from artcloak import folders
+
+    home = tmp_path / "home"
+    env = {"HOME": str(home)}
+    if xdg:
+        env.update(XDG_DATA_HOME=str(tmp_path / "xdata"), XDG_CACHE_HOME=str(tmp_path / "xcache"),
+                   LOCALAPPDATA=str(tmp_path / "local"))
+    layout = inst.Layout(name, home, env)
+    assert folders.data_dir(platform, home, env) == layout.data_dir()
+    assert folders.cache_dir(platform, home, env) == layout.cache_dir()
+    assert folders.cache_dir(platform, home, dict(env, ARTCLOAK_CACHE=str(tmp_path / "c"))) == tmp_path / "c"
+    spec = importlib.util.spec_from_file_location("_client_for_folders_test",
+                                                  SRC / "plugin" / "common" / "artcloak_client.py")
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    for key in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(client.sys, "platform", platform)
+    assert Path(client.user_data_dir()) == layout.data_dir()
+
+
+def test_git_blob_id_agrees_with_the_engine(tmp_path):
+    """The installer's chunked git_blob_id and the engine's (the reference) give git's blob id."""
+    from artcloak.models.loader import git_blob_id
+
+    for size in (0, 5, (1 << 20) + 7):
+        data = bytes((i * 31) % 256 for i in range(size))
+        f = tmp_path / f"w{size}.pth"
+        f.write_bytes(data)
+        assert inst.git_blob_id(f) == git_blob_id(data)
+    assert git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git hash-object /dev/null
 
 
 def test_real_install_lays_out_every_gimp(installed):

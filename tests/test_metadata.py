@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from artcloak import imageio, metadata
+from artcloak.files import imageio, metadata
 from PIL import Image, ImageCms, PngImagePlugin
 
 OLD_XMP = (

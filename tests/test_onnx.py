@@ -1,8 +1,7 @@
 """onnxruntime forwards agree with torch, are exported once into the cache, and torch is the fallback."""
 import numpy as np
 import pytest
-from artcloak import onnx_backend
-from artcloak.models import MODELS
+from artcloak.models import MODELS, runners
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -23,9 +22,9 @@ def _image(h: int, w: int) -> np.ndarray:
 
 @pytest.mark.parametrize("name", ["taef2", "taesana"])
 def test_onnxruntime_matches_torch(name, fresh_cache, models_dir):
-    nets = onnx_backend._build(name, "onnxruntime")
+    nets = runners._build(name, "onnxruntime")
     assert nets.backend == "onnxruntime"
-    ref = onnx_backend.torch_forward(nets.encoder_module)
+    ref = runners.torch_forward(nets.encoder_module)
     for h, w in ((96, 160), (224, 128)):  # dynamic height and width, two sizes through one graph
         x = _image(h, w)
         z_ort, z_torch = nets.encode(x), ref(x)
@@ -33,7 +32,7 @@ def test_onnxruntime_matches_torch(name, fresh_cache, models_dir):
         assert np.abs(z_ort - z_torch).max() <= 1e-3 * max(1.0, np.abs(z_torch).max())
         if nets.decode is not None:
             rec_ort = nets.decode(z_torch)
-            rec_torch = onnx_backend.torch_forward(nets.decoder_module)(z_torch)
+            rec_torch = runners.torch_forward(nets.decoder_module)(z_torch)
             assert rec_ort.shape == (1, 3, h, w)
             assert np.abs(rec_ort - rec_torch).max() <= 1e-3
     # exported once, named by the weight file's hash: new weights can never reuse a stale graph
@@ -45,20 +44,20 @@ def test_onnxruntime_matches_torch(name, fresh_cache, models_dir):
 
 
 def test_nets_are_cached_per_process(models_dir):
-    assert onnx_backend.nets("taesana") is onnx_backend.nets("taesana")
+    assert runners.nets("taesana") is runners.nets("taesana")
 
 
 def test_corrupt_cached_graph_is_rebuilt(fresh_cache, models_dir):
-    onnx_backend._build("taesana", "onnxruntime")
+    runners._build("taesana", "onnxruntime")
     (graph,) = (fresh_cache / "onnx").glob("taesana_encoder-*.onnx")
     graph.write_bytes(b"garbage")
-    nets = onnx_backend._build("taesana", "onnxruntime")
+    nets = runners._build("taesana", "onnxruntime")
     assert nets.backend == "onnxruntime" and graph.stat().st_size > 1_000_000
     assert nets.encode(_image(64, 64)).shape == (1, 32, 2, 2)
 
 
 def test_torch_fallback(monkeypatch, models_dir):
     monkeypatch.setenv("ARTCLOAK_BACKEND", "torch")
-    nets = onnx_backend.nets("taesana")
+    nets = runners.nets("taesana")
     assert nets.backend == "torch"
     assert nets.encode(_image(64, 96)).shape == (1, 32, 2, 3)

@@ -4,9 +4,11 @@ import random
 import numpy as np
 import pytest
 import torch
-from artcloak import InputError, Params, metrics, presets, shaping, targets, transforms
+from artcloak import InputError, Params
 from artcloak import pixels as px
-from artcloak.optimize import optimize
+from artcloak.cloak import presets, shaping, targets, transforms
+from artcloak.cloak.optimize import optimize
+from artcloak.measure import metrics
 from artcloak.params import BUILTIN_TARGETS
 
 
@@ -49,7 +51,7 @@ def test_views_follow_robustness():
 
 @pytest.mark.parametrize("name", BUILTIN_TARGETS)
 def test_builtin_targets(name):
-    assert name in targets.BUILTIN
+    assert name in targets.MAKERS and set(targets.MAKERS) == set(BUILTIN_TARGETS)
     t = targets.make_target(name, 70, 90, seed=3)
     assert t.shape == (70, 90, 3) and t.dtype == np.float32
     assert 0 <= t.min() and t.max() <= 1 and t.std() > 0.15  # busy, high contrast
@@ -108,7 +110,7 @@ def test_robustness_subset_and_user_target_run(tmp_path):
 
 
 def test_limit_chroma_keeps_brightness_and_caps_colour():
-    from artcloak.shaping import limit_chroma
+    from artcloak.cloak.shaping import limit_chroma
 
     d = torch.tensor([0.04, -0.04, 0.01]).view(1, 3, 1, 1).expand(1, 3, 4, 4).clone()
     cap = torch.full((1, 1, 4, 4), 0.04)
@@ -122,7 +124,7 @@ def test_limit_chroma_keeps_brightness_and_caps_colour():
 def test_cheap_steps_run_the_f32_encoders_alone():
     from types import SimpleNamespace
 
-    from artcloak.optimize import _step_models
+    from artcloak.cloak.optimize import _step_models
 
     both = SimpleNamespace(names=["taef2", "taesana"], factor={"taef2": 8, "taesana": 32})
     assert [_step_models(both, s, 0) for s in range(3)] == [["taesana"]] * 3
@@ -131,3 +133,13 @@ def test_cheap_steps_run_the_f32_encoders_alone():
     only_f8 = SimpleNamespace(names=["taef2"], factor={"taef2": 8})  # nothing cheaper: every step runs it
     assert all(_step_models(only_f8, s, 0) == ["taef2"] for s in range(4))
     assert presets.QUALITY["fast"].f8_every > 1 and presets.QUALITY["default"].f8_every == 1
+
+
+def test_presets_are_resolved_in_one_place():
+    """presets.resolve turns the names into the Budget and Search protect passes down (with a
+    benchmark's overrides going to whichever has the field)."""
+    budget, search = presets.resolve(Params(intensity="high", quality="fast"))
+    assert budget is presets.INTENSITY["high"] and search is presets.QUALITY["fast"]
+    budget, search = presets.resolve(Params(), {"steps": 3, "psnr": 40.0})
+    assert search.steps == 3 and budget.psnr == 40.0
+    assert search.crop == presets.QUALITY["default"].crop and budget.linf == presets.INTENSITY["default"].linf

@@ -1,8 +1,9 @@
 """protect() end to end on the real weights: formats, alpha, cancel, progress, and a real effect."""
 import numpy as np
 import pytest
-from artcloak import Cancelled, InputError, Params, metrics, protect
+from artcloak import Cancelled, InputError, Params, protect
 from artcloak import pixels as px
+from artcloak.measure import metrics
 
 FAST = Params(quality="fast")
 

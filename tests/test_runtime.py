@@ -55,10 +55,10 @@ def test_probe_compares_speed_and_gradients():
 
 def test_decision_rules():
     good = {"speedup": 2.0, "grad_cosine": 0.999, "sign_agreement": 0.97}
-    assert runtime._decide("cpu", "bf16", good)[0] == "bf16"
-    assert runtime._decide("cpu", "bf16", {**good, "speedup": 0.05})[0] == "fp32"  # emulated
-    assert runtime._decide("cpu", "bf16", {**good, "grad_cosine": 0.5})[0] == "fp32"  # other steps
-    assert runtime._decide("cpu", "bf16", {**good, "sign_agreement": 0.6})[0] == "fp32"
+    assert runtime._decide("bf16", good)[0] == "bf16"
+    assert runtime._decide("bf16", {**good, "speedup": 0.05})[0] == "fp32"  # emulated
+    assert runtime._decide("bf16", {**good, "grad_cosine": 0.5})[0] == "fp32"  # other steps
+    assert runtime._decide("bf16", {**good, "sign_agreement": 0.6})[0] == "fp32"
 
 
 def test_a_native_cpu_is_measured_once_then_read_from_the_cache(monkeypatch):

@@ -1,8 +1,8 @@
 """The robustness suite and the perceptual figures behind `artcloak verify`."""
 import numpy as np
 import pytest
-from artcloak import cli, figure, lpips, metrics, verify
 from artcloak.errors import InputError
+from artcloak.measure import figure, lpips, metrics, report_text, verify
 
 
 def _pair(h: int = 96, w: int = 112, sigma: float = 4 / 255):
@@ -104,7 +104,7 @@ def test_size_mismatch_is_a_clear_error(models_dir):
 
 
 def test_table_and_figure(report, models_dir):
-    text = cli.verify_table(dict(report, metadata={"do_not_train": False}))
+    text = report_text.table(dict(report, metadata={"do_not_train": False}))
     assert "taef2 shift" in text and "noisyupscale" in text and "none found" in text
     assert "copy dB" in text and "+noise dB" in text
     f2 = report["models"]["taef2"]

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__, report_text
-from .errors import ArtcloakError, Cancelled, InputError, ModelError
+from . import __version__
+from .errors import MEMORY_HINT, ArtcloakError, InputError, ModelError, kind_of
+from .measure import report_text
 from .params import Params, schema
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -74,20 +75,9 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _error_kind(e: BaseException) -> str:
-    if isinstance(e, InputError):
-        return "input"
-    if isinstance(e, ModelError):
-        return "model"
-    if isinstance(e, Cancelled):
-        return "cancelled"
-    if isinstance(e, MemoryError):
-        return "memory"
-    return "internal"
-
-
-def _fmt(v: Any, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+def _hint(e: BaseException) -> str:
+    """What to do about a failure: the error's own hint, or the worker's for a lack of memory."""
+    return MEMORY_HINT if kind_of(e) == "memory" else getattr(e, "hint", "")
 
 
 # ---- protect ---------------------------------------------------------------------------------
@@ -100,7 +90,7 @@ def _add_param_options(p: argparse.ArgumentParser) -> None:
         help_text = entry["help"]
         if entry["default"] != "":
             help_text += f" (default: {entry['default']})"
-        closed = entry["choices"] and entry["name"] in ("intensity", "quality")
+        closed = entry["kind"] == "choice"
         metavar = "|".join(entry["choices"]) if closed else entry["name"].upper()
         group.add_argument(f"--{entry['name'].replace('_', '-')}", dest=f"param_{entry['name']}", type=kind,
                            default=None, metavar=metavar, help=help_text)
@@ -125,13 +115,13 @@ def _outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
         out = Path(args.output)
         if out.is_dir():
             raise UsageError(f"{out} is a folder; use --out-dir {out}")
-        from .imageio import FORMATS
+        from .files.imageio import FORMATS
 
         if fmt is None and out.suffix.lower() not in FORMATS:
             raise UsageError(f"cannot tell the format from {out.name!r}; "
                              "end it with .png, .jpg, .webp or .tif")
         return [(inputs[0], out)]
-    from .imageio import EXTENSION
+    from .files.imageio import EXTENSION
 
     folder = Path(args.out_dir)
     pairs = []
@@ -152,8 +142,9 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
                  notice: str | None, progress: Bar) -> dict:
     """Protect one file into `dst` (atomically); returns the per-file record."""
 
-    from . import imageio, metadata, metrics
     from . import pixels as px
+    from .files import imageio, metadata
+    from .measure import metrics
     from .protect import protect
 
     t0 = time.time()
@@ -193,27 +184,16 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
 
 
 def _summary_line(rec: dict) -> str:
-    rep = rec["report"]
-    p = rep.get("perceptual", {})
-    parts = [f"{rec['input']} -> {rec['output']}", f"PSNR {_fmt(p.get('psnr'), 1)} dB",
-             f"SSIM {_fmt(p.get('ssim'), 3)}"]
-    for name, figs in rep.get("models", {}).items():
-        bits = [f"noise x{_fmt(figs.get('noise_ratio'))}"]
-        if "amplification" in figs:
-            bits.append(f"ampl x{_fmt(figs['amplification'])}")
-        if "after.jpeg75.noise_ratio" in figs:
-            bits.append(f"after jpeg75 x{_fmt(figs['after.jpeg75.noise_ratio'])}")
-        parts.append(f"{name}: {', '.join(bits)}")
-    line = "  ".join(parts) + f"  ({rec['seconds']:.0f} s)"
-    for text in report_text.headline_lines(rep):  # the same words as the GIMP message
-        line += f"\n    {text.strip()}"
+    """What is printed per protected file: where it went and how long it took, then the report in
+    words (the report's "text": the same as the GIMP message), what the written file keeps when its
+    format loses some of it, and the notes."""
+    lines = [f"{rec['input']} -> {rec['output']}  ({rec['seconds']:.0f} s)"]
+    lines += ["    " + line for line in report_text.text_of(rec["report"]).splitlines()]
     if "as_written" in rec:
-        aw = rec["as_written"]["models"]
-        kept = ", ".join(f"{n} noise x{_fmt(f.get('noise_ratio'))}" for n, f in aw.items())
-        line += f"\n    as written ({rec['format']}): {kept}"
-    for note in rec.get("notes", []):
-        line += f"\n    note: {note}"
-    return line
+        lines.append(f"    as written ({rec['format']}):")
+        lines += ["      " + line for line in report_text.text_of(rec["as_written"]).splitlines()]
+    lines += [f"    note: {note}" for note in rec.get("notes", [])]
+    return "\n".join(lines)
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
@@ -249,7 +229,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
             msg = str(e) or type(e).__name__
             msg = msg[len(src.name) + 2:] if msg.startswith(src.name + ": ") else msg
             rec = {"input": str(src), "output": str(dst), "ok": False, "error": msg,
-                   "hint": getattr(e, "hint", ""), "kind": _error_kind(e)}
+                   "hint": _hint(e), "kind": kind_of(e)}
             if rec["kind"] == "internal":
                 rec["error"] = f"{type(e).__name__}: {e}"
             if args.json:
@@ -274,69 +254,8 @@ def cmd_protect(args: argparse.Namespace) -> int:
 
 # ---- verify ---------------------------------------------------------------------------------
 
-def verify_table(rep: dict) -> str:
-    """The verify report as a table a person can read."""
-    p = rep["perceptual"]
-    lines = ["What a person sees (protected vs original):",
-             f"  PSNR {_fmt(p.get('psnr'), 2)} dB   SSIM {_fmt(p.get('ssim'), 4)}   "
-             f"largest change {_fmt(p.get('linf'), 0)}/255   "
-             f"change on flat areas {_fmt(p.get('flat_change'), 2)}/255 "
-             f"({_fmt(p.get('flat_fraction', 0) * 100, 0)}% of the image is flat)"
-             + (f"   LPIPS {_fmt(p['lpips'], 4)}" if "lpips" in p else "   LPIPS n/a"),
-             "",
-             "What the models see (shift: latent change relative to the latents; noise x: times the change "
-             "random noise of the same size causes, 1 = no better than noise; ampl x: change in the model's "
-             "reconstruction per unit of visible change; copy dB: PSNR of the model's copy of the protected "
-             "image against its copy of the original, lower = stronger; +noise dB: how much lower than for "
-             "random noise of the same visibility):"]
-    models = rep["models"]
-    views = ["clean"] + list(rep.get("transforms", {}))
-
-    def has_copy(figs: dict) -> bool:
-        return "copy_psnr" in figs
-
-    header = f"  {'view':<14}" + "".join(
-        f"{name + ' shift':>16}{'noise x':>9}" + (f"{'ampl x':>9}" if "amplification" in figs else "")
-        + (f"{'copy dB':>9}{'+noise dB':>10}" if has_copy(figs) else "")
-        for name, figs in models.items())
-    lines.append(header)
-    for view in views:
-        pre = "" if view == "clean" else f"after.{view}."
-        row = f"  {view:<14}"
-        for figs in models.values():
-            row += f"{_fmt(figs.get(pre + 'latent_shift'), 4):>16}{_fmt(figs.get(pre + 'noise_ratio')):>9}"
-            if "amplification" in figs:
-                row += f"{_fmt(figs.get(pre + 'amplification')):>9}"
-            if has_copy(figs):
-                row += f"{_fmt(figs.get(pre + 'copy_psnr')):>9}{_fmt(figs.get(pre + 'copy_over_noise')):>10}"
-        lines.append(row)
-    for name, s in rep.get("summary", {}).items():
-        lines.append(f"  {name}: {s['verdict']} "
-                     f"(weakest: {s['weakest_view']}, noise x{s['weakest_noise_ratio']:.2f})")
-    lines.append(f"  (model figures on a view of at most {rep.get('eval_side')} px, train512 on its whole "
-                 f"512 px crop; {rep.get('seconds', 0):.0f} s)")
-    head = report_text.headline_lines(rep)
-    if head:
-        lines += ["", *head]
-    md = rep.get("metadata")
-    if md is not None:
-        lines.append("")
-        if md.get("do_not_train"):
-            lines.append("'Do not train' metadata: present")
-            if md.get("data_mining"):
-                lines.append(f"  IPTC data mining: {md['data_mining_label']} ({md['data_mining']})")
-            if md.get("tdm_reservation") is not None:
-                lines.append(f"  TDMRep reservation: {md['tdm_reservation']}")
-            if md.get("other_constraints"):
-                lines.append(f"  other constraints: {md['other_constraints']}")
-        else:
-            lines.append("'Do not train' metadata: none found in the protected file"
-                         + (f" ({md['problem']})" if md.get("problem") else ""))
-    return "\n".join(lines)
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    from . import verify
+    from .measure import verify
 
     models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
     names = list(verify.QUICK) if args.quick else None
@@ -351,8 +270,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rep = verify.verify_files(args.original, args.protected, models=models, transforms=names,
                                   progress=bar, seed=args.seed, side=args.side)
         if args.figure:
-            from . import figure, imageio
             from . import pixels as px
+            from .files import imageio
+            from .measure import figure
 
             bar(0.99, "drawing the figure")
             a, b = (px.to_float_rgb(imageio.read(f)[0]) for f in (args.original, args.protected))
@@ -361,16 +281,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except (ArtcloakError, MemoryError, OSError) as e:
         bar.close()
         if args.json:
-            _emit({"ok": False, "error": str(e), "hint": getattr(e, "hint", ""), "kind": _error_kind(e)})
+            _emit({"ok": False, "error": str(e), "hint": _hint(e), "kind": kind_of(e)})
         else:
-            hint = getattr(e, "hint", "")
+            hint = _hint(e)
             print(f"artcloak: {e}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr)
         return EXIT_FAILED
     bar.close()
     if args.json:
         _emit(rep)
     else:
-        print(verify_table(rep))
+        print(report_text.table(rep))
         if args.figure:
             print(f"\nfigure written to {args.figure}")
     return EXIT_OK

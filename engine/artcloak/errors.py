@@ -26,3 +26,25 @@ class ModelError(ArtcloakError):
 
 class Cancelled(ArtcloakError):
     """The caller's cancel() returned true; no result was produced."""
+
+
+MEMORY_HINT = "Close other programs, or protect a smaller image (or a part of it)."
+KINDS = ((InputError, "input"), (ModelError, "model"), (Cancelled, "cancelled"))
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """A MemoryError, or torch's RuntimeError for an allocation that failed."""
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text))
+
+
+def kind_of(e: BaseException) -> str:
+    """What went wrong, in one word the fronts share (the worker's error event, the CLI's --json):
+    "memory", "input", "model", "cancelled" or "internal"."""
+    if is_out_of_memory(e):
+        return "memory"
+    for cls, name in KINDS:
+        if isinstance(e, cls):
+            return name
+    return "internal"

@@ -16,9 +16,20 @@ BUILTIN_TARGETS = ("mosaic", "stripes", "noise", "checker")
 ROBUSTNESS = ("jpeg", "resize", "crop", "flip", "noise", "blur")
 
 
-def _meta(label: str, help: str, choices: tuple = (), lo: float | None = None, hi: float | None = None,
-          advanced: bool = False) -> dict[str, Any]:
-    return {"label": label, "help": help, "choices": choices, "min": lo, "max": hi, "advanced": advanced}
+# What kind of value a parameter takes (the schema's "kind"; the CLI and both GIMP fronts read it):
+KINDS = {
+    "choice": "one of `choices`, nothing else (a choice box)",
+    "list": "a comma-separated list of `choices` (free text checked against them)",
+    "text": "free text; `choices`, when given, are suggestions (a target may be an image path)",
+    "int": "an integer from `min` to `max`",
+}
+
+
+def _meta(label: str, help: str, kind: str, choices: tuple = (), lo: float | None = None,
+          hi: float | None = None, advanced: bool = False) -> dict[str, Any]:
+    assert kind in KINDS, kind
+    return {"label": label, "help": help, "kind": kind, "choices": choices, "min": lo, "max": hi,
+            "advanced": advanced}
 
 
 @dataclass
@@ -29,20 +40,21 @@ class Params:
         "Intensity", "How much change the eye may see. low: PSNR 38 dB, flat areas at most 0.75/255 "
         "on average; default: PSNR 35 dB, flat areas 1/255; high: PSNR 32 dB and a faint, even grain "
         "of up to 2.5/255 on flat colour (the strongest protection, visible up close on flat art).",
-        INTENSITIES))
+        "choice", INTENSITIES))
     quality: str = field(default="default", metadata=_meta(
-        "Quality", "How long to search: fast, default or max (slower, stronger).", QUALITIES))
+        "Quality", "How long to search: fast, default or max (slower, stronger).", "choice", QUALITIES))
     target: str = field(default="mosaic", metadata=_meta(
         "Target", "What the models should see instead: a built-in texture "
-        f"({', '.join(BUILTIN_TARGETS)}) or the path of an image file.", BUILTIN_TARGETS, advanced=True))
+        f"({', '.join(BUILTIN_TARGETS)}) or the path of an image file.", "text", BUILTIN_TARGETS,
+        advanced=True))
     models: str = field(default="", metadata=_meta(
         "Models", "Comma-separated surrogate encoders to attack at once; empty = every installed one.",
-        advanced=True))
+        "text", advanced=True))
     robustness: str = field(default=",".join(ROBUSTNESS), metadata=_meta(
         "Robustness", "Comma-separated transforms the protection must survive: "
-        f"{', '.join(ROBUSTNESS)}.", ROBUSTNESS, advanced=True))
+        f"{', '.join(ROBUSTNESS)}.", "list", ROBUSTNESS, advanced=True))
     seed: int = field(default=0, metadata=_meta(
-        "Seed", "Random seed: the same seed and input give the same result.",
+        "Seed", "Random seed: the same seed and input give the same result.", "int",
         lo=0, hi=2**31 - 1, advanced=True))
 
     def __post_init__(self) -> None:
@@ -84,7 +96,8 @@ class Params:
 
 
 def schema() -> list[dict[str, Any]]:
-    """Each parameter's name, type, default and metadata, in declaration order."""
+    """Each parameter's name, type, default and metadata (label, help, kind (KINDS), choices, min,
+    max, advanced), in declaration order."""
     out = []
     for f in fields(Params):
         entry = {"name": f.name, "type": {"str": "str", "int": "int"}[str(f.type)], "default": f.default}

@@ -1,4 +1,5 @@
-"""Layer pixels in any supported format <-> the float RGB the optimizer works on, and back.
+"""Layer pixels in any supported format <-> the float RGB the optimizer works on, and back; and that
+float RGB (H x W x C numpy) <-> the 1 x C x H x W layout the networks take (to_nchw, to_hwc, nchw).
 
 Supported: H x W x C with C = 1 (grey), 2 (grey+alpha), 3 (RGB), 4 (RGBA); uint8, uint16 or float32.
 Alpha is carried through untouched and fully transparent pixels are never changed.
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from .errors import InputError
 
@@ -92,3 +94,22 @@ def merge(work: Work, delta: np.ndarray) -> np.ndarray:
 def to_float_rgb(pixels: np.ndarray) -> np.ndarray:
     """Any supported array -> H x W x 3 float32 in [0, 1] (for metrics and verify)."""
     return split(pixels).rgb
+
+
+def to_nchw(img: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """H x W x C (or H x W) numpy -> a 1 x C x H x W (or 1 x 1 x H x W) float32 torch view of it."""
+    t = torch.from_numpy(np.ascontiguousarray(img, np.float32))
+    t = t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
+    return t if device is None else t.to(device)
+
+
+def to_hwc(t: torch.Tensor, clamp: bool = False) -> np.ndarray:
+    """1 x C x H x W torch -> H x W x C numpy; `clamp`: clipped to [0, 1], as a C-contiguous copy."""
+    if clamp:
+        return np.ascontiguousarray(t[0].permute(1, 2, 0).clamp(0, 1).numpy())
+    return t[0].permute(1, 2, 0).cpu().numpy()
+
+
+def nchw(img: np.ndarray) -> np.ndarray:
+    """H x W x C numpy -> 1 x C x H x W float32 numpy (what the measuring runners take)."""
+    return np.ascontiguousarray(img.transpose(2, 0, 1)[None], np.float32)

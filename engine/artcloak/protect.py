@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import metrics, presets, runtime, shaping
 from . import pixels as px
+from . import runtime
+from .cloak import presets, shaping
+from .cloak.optimize import optimize
 from .errors import Cancelled
+from .measure import metrics
 from .models import resolve_models
-from .optimize import optimize
 from .params import Params
 
 Progress = Callable[[float, str], None]
@@ -42,10 +44,12 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
         if should_stop():
             raise Cancelled("protection cancelled; nothing was changed")
 
-    delta = optimize(work, params, models, lambda f, m: report_progress(0.85 * f, m), check_cancel)
+    budget, search = presets.resolve(params)  # once: the optimizer and the fit spend the same budget
+    delta = optimize(work, params, models, lambda f, m: report_progress(0.85 * f, m), check_cancel,
+                     preset=(budget, search))
     check_cancel()
     report_progress(0.86, "checking visibility after rounding")
-    out = fit_to_budget(work, delta, presets.INTENSITY[params.intensity])
+    out = fit_to_budget(work, delta, budget)
     check_cancel()
     report_progress(0.92, "measuring the protection")
     report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed,
@@ -141,7 +145,7 @@ def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpip
     """How far SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1: within)."""
     over = (1 - metrics.ssim(orig, prot)) / max(1 - budget.min_ssim, 1e-9)
     if over <= 1.0 and check_lpips and budget.max_lpips < 1.0:
-        from . import lpips
+        from .measure import lpips
 
         value = lpips.distance(orig, prot)
         over = value / budget.max_lpips if value is not None else over

@@ -140,7 +140,7 @@ def _candidate(device: str) -> str:
 
 
 def _cache_file():
-    from .onnx_backend import cache_dir
+    from .folders import cache_dir
 
     return cache_dir() / "precision.json"
 
@@ -210,7 +210,7 @@ def probe(device: str, precision: str, side: int | None = None, reps: int = 3) -
             "grad_cosine": round(cos, 4), "sign_agreement": round(signs, 4)}
 
 
-def _decide(device: str, precision: str, figures: dict) -> tuple[str, str]:
+def _decide(precision: str, figures: dict) -> tuple[str, str]:
     ok = (figures["speedup"] >= MIN_SPEEDUP and figures["grad_cosine"] >= MIN_COSINE
           and figures["sign_agreement"] >= MIN_SIGN_AGREEMENT)
     summary = (f"{precision} {figures['speedup']:.2f}x fp32's speed, gradient cosine "
@@ -243,7 +243,7 @@ def choose() -> Runtime:
         figures = probe(device, candidate)
     except Exception as e:  # an unsupported op in reduced precision: fp32 always works
         return Runtime(device, "fp32", threads, f"{candidate} probe failed ({type(e).__name__}): fp32")
-    chosen, summary = _decide(device, candidate, figures)
+    chosen, summary = _decide(candidate, figures)
     _write_cache(key, {"precision": chosen, "summary": summary, **figures})
     return Runtime(device, chosen, threads, f"measured now: {summary}")
 

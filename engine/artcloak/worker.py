@@ -1,4 +1,4 @@
-"""The process the GIMP plug-ins talk to: `python -m artcloak.worker` (protocol in ARCHITECTURE.md).
+"""The process the GIMP plug-ins talk to: `python -m artcloak.worker` (protocol in docs/CONTRACTS.md).
 
 One JSON job line on stdin; JSON event lines on stdout (progress..., then done or error); pixels as
 raw files in the private folder the job names. Running as a separate process keeps torch out of
@@ -21,12 +21,11 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import ArtcloakError, Cancelled, InputError, ModelError
+from .errors import MEMORY_HINT, ArtcloakError, InputError, kind_of
 
 FORMATS = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "float": np.dtype("<f4")}
 MIN_INTERVAL = 0.05  # seconds between progress events (GIMP redraws its bar on each)
 CLIENT_PREFIX = "artcloak-"  # artcloak_client's temp folders: tempfile.mkdtemp(prefix="artcloak-")
-MEMORY_HINT = "Close other programs, or protect a smaller image (or a part of it)."
 
 
 class Events:
@@ -150,62 +149,34 @@ def run_protect(job: dict, progress: Callable[[float, str], None], cancel: Calla
 
 
 def _text_of(report: dict) -> str:
-    """The report in words (report_text.render), also kept in the report as "text": the plug-ins
-    show the engine's own text, so the CLI and GIMP say the same."""
-    from . import report_text
+    """The report in words (measure.report_text): the plug-ins show the engine's own text, so the
+    CLI and GIMP say the same."""
+    from .measure import report_text
 
-    if not report.get("text"):
-        report["text"] = report_text.render(report)
-    return report["text"]
+    return report_text.text_of(report)
 
 
-def _verify_arrays(orig: np.ndarray, prot: np.ndarray, progress: Callable[[float, str], None]) -> dict:
-    """The richer verify of artcloak.verify when it exists, else metrics.measure on all installed models."""
-    try:
-        from .verify import verify_arrays
-    except ImportError:
-        verify_arrays = None
-    if verify_arrays is not None:
-        import inspect
+def run_verify(job: dict, progress: Callable[[float, str], None]) -> dict:
+    """measure.verify's report on the job's two images (a verify is not cancelled: the client ends
+    the process)."""
+    from .measure.verify import verify_arrays
 
-        if "progress" in inspect.signature(verify_arrays).parameters:
-            return verify_arrays(orig, prot, progress=progress)
-        return verify_arrays(orig, prot)
-    from . import metrics
-    from . import pixels as px
-    from .models import resolve_models
-
-    progress(0.05, "measuring the protection")
-    report = metrics.measure(px.to_float_rgb(orig), px.to_float_rgb(prot), resolve_models([]))
-    progress(1.0, "done")
-    return report
-
-
-def run_verify(job: dict, progress: Callable[[float, str], None], cancel: Callable[[], bool]) -> dict:
     orig, prot = read_raw(job, "original"), read_raw(job, "protected")
-    report = _verify_arrays(orig, prot, progress)
+    report = verify_arrays(orig, prot, progress=progress)
     return {"report": report, "report_text": _text_of(report)}
 
 
-OPS = {"protect": run_protect, "verify": run_verify}
-
-
-def _is_oom(e: BaseException) -> bool:
-    text = str(e).lower()
-    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text))
+OPS = {"protect": lambda job, events, watch: run_protect(job, events.progress, watch),
+       "verify": lambda job, events, watch: run_verify(job, events.progress)}
 
 
 def error_event(e: BaseException) -> dict:
-    """The protocol's error event for an exception: message, hint and kind."""
-    if _is_oom(e):
+    """The protocol's error event for an exception: message, hint and kind (errors.kind_of)."""
+    kind = kind_of(e)
+    if kind == "memory":
         return {"message": f"not enough memory to protect this image ({e or 'MemoryError'})",
-                "hint": MEMORY_HINT, "kind": "memory"}
+                "hint": MEMORY_HINT, "kind": kind}
     if isinstance(e, ArtcloakError):
-        kind = "internal"
-        for cls, name in ((InputError, "input"), (ModelError, "model"), (Cancelled, "cancelled")):
-            if isinstance(e, cls):
-                kind = name
         return {"message": str(e), "hint": e.hint, "kind": kind}
     return {"message": f"internal error: {type(e).__name__}: {e}",
             "hint": "This is a bug in artcloak; please report it with this message and the engine output.",
@@ -234,7 +205,7 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
         if op is None:
             raise InputError(f"job field 'op' must be one of {', '.join(OPS)}, not {job.get('op')!r}")
         events.progress(0.0, "starting the engine")  # torch takes seconds to load: show life at once
-        events.send("done", **op(job, events.progress, watch))
+        events.send("done", **op(job, events, watch))
         return 0
     except KeyboardInterrupt:
         events.send("error", message="protection cancelled; nothing was changed", hint="", kind="cancelled")

@@ -24,7 +24,8 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
       Whether the engine is started on the host through flatpak-spawn (below).
   load_schema() -> list of dict
       The engine's parameters (params.json beside this file, or in ../common): name, type, default,
-      label, help, choices, min, max, advanced.
+      label, help, kind ("choice", "list", "text" or "int"; artcloak/params.py KINDS), choices,
+      min, max, advanced.
   defaults() -> {name: default}
   protect_pixels(data, width, height, channels, fmt, params, progress=None, cancelled=None)
       -> (out_bytes, report)
@@ -35,10 +36,9 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
       stopped and EngineError(kind="cancelled") raised. out_bytes has the same layout as data.
   verify_pixels(orig, prot, width, height, channels, fmt, progress=None) -> report
   format_report(report) -> str
-      A short text for a message box: the engine's own text of the report (its "text") when it has
-      one, else the same rendered here: what a model trained on the image would reproduce (its
-      copy's PSNR after a trainer's view, next to the PSNR a person sees), how far each model's
-      latents moved (clean and after each transform) against plain noise, and the visible cost.
+      The text for a message box: the engine's own text of the report (its "text", rendered once in
+      the engine: what a model trained on the image would reproduce, how far each model's latents
+      moved against plain noise, the visible cost), shown as it is.
 
 The temporary folder is private (mkdtemp, 0700; files 0600) and always removed, also on error,
 cancel or crash.
@@ -79,11 +79,18 @@ except ImportError:  # Python 2
     import Queue as queue  # noqa: N813
 
 __all__ = ["EngineError", "find_engine_python", "engine_config", "load_schema", "defaults",
-           "protect_pixels", "verify_pixels", "format_report", "SAMPLE_SIZES"]
+           "protect_pixels", "verify_pixels", "format_report", "SAMPLE_SIZES", "MIN_SIDE",
+           "IMAGE_EXTENSIONS"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_NAME = "artcloak-engine.json"
 SAMPLE_SIZES = {"u8": 1, "u16": 2, "float": 4}
+# The fronts' shared rules. MIN_SIDE: the engine's smallest image side (artcloak.pixels.MIN_SIDE, one
+# latent pixel of an f/32 encoder; tests/test_params_json.py checks they agree). IMAGE_EXTENSIONS: the
+# files a batch takes from a folder (what GIMP opens; a file GIMP cannot load is reported and skipped).
+MIN_SIDE = 32
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".xcf", ".psd", ".ora",
+                    ".jxl", ".avif", ".heic", ".heif", ".tga", ".exr", ".ppm", ".pgm", ".pnm", ".gif")
 INSTALL_HINT = ("Install the engine with the installer in the artcloak download: "
                 "install_scripts/install.sh (Linux, macOS) or install_scripts/install.ps1 (Windows), "
                 "then restart GIMP. To use an engine you installed yourself, set ARTCLOAK_ENGINE_PYTHON "
@@ -137,7 +144,9 @@ def _native_text(text):
 
 
 def user_data_dir():
-    """<user data dir>/artcloak, the same folder the engine's installer uses."""
+    """<user data dir>/artcloak, the same folder the engine's installer uses. The engine's
+    artcloak/folders.py data_dir is the reference (this file cannot import the engine);
+    tests/test_install.py checks both agree."""
     if sys.platform == "win32":
         base = os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
     elif sys.platform == "darwin":
@@ -570,152 +579,14 @@ def verify_pixels(orig, prot, width, height, channels, fmt, progress=None):
 
 
 # ---- the report as text -------------------------------------------------------------------------
-# The engine renders the report as text itself (artcloak.report_text, the report's "text"); what
-# follows renders the same text for a report without it (an older engine). Keep the two alike.
 
-VIEW_WORDS = {"train512": "after a trainer's resize, 512 px crop and JPEG"}
-
-
-def _transform_name(key):
-    """Short names for the report's transforms (jpeg75 -> "JPEG q75", resize512 -> "resize 512 px")."""
-    for prefix, text in (("jpeg", "JPEG q%s"), ("resize", "resize %s px"), ("crop", "crop %s%%")):
-        if key.startswith(prefix) and key[len(prefix):].isdigit():
-            return text % key[len(prefix):]
-    return {"noisyupscale": "noisy upscale", "train512": "trainer view 512"}.get(key, key)
-
-
-def _pct(value):
-    return "%.1f%%" % (100.0 * value)
-
-
-def _finite(value):
-    return value is not None and value == value and abs(value) != float("inf")
-
-
-def _db(value):
-    return "%.1f dB" % value if _finite(value) else "no change"
-
-
-def _wrap(items, indent, width=88):
-    lines, line = [], indent
-    for item in items:
-        if line.strip() and len(line) + len(item) + 2 > width:
-            lines.append(line.rstrip(", "))
-            line = indent
-        line += item + ", "
-    if line.strip():
-        lines.append(line.rstrip(", "))
-    return lines
-
-
-def _headline(report, view="train512"):
-    """The copy_psnr of the first model with a decoder after `view` (else clean), as the engine's
-    metrics.headline gives it; None without a decoder."""
-    if report.get("headline"):
-        return report["headline"]
-    models = report.get("models") or {}
-    for name in models:
-        figs = models[name] or {}
-        if "copy_psnr" not in figs:
-            continue
-        seen = view if ("after.%s.copy_psnr" % view) in figs else "clean"
-        prefix = "" if seen == "clean" else "after.%s." % seen
-        return {"model": name, "view": seen, "copy_psnr": figs[prefix + "copy_psnr"],
-                "copy_over_noise": figs.get(prefix + "copy_over_noise"),
-                "psnr": (report.get("perceptual") or {}).get("psnr")}
-    return None
-
-
-def _headline_lines(report):
-    """How much a model trained on the image would change it, against what a person sees."""
-    h = _headline(report)
-    if not h:
-        return []
-    copy = h.get("copy_psnr")
-    if not _finite(copy):
-        first = "A model trained on this image would reproduce it unchanged: no protection"
-    else:
-        first = ("A model trained on this image would reproduce it with a change of %.1f dB PSNR "
-                 "(lower = stronger)" % copy)
-    first += "; you see %s." % _db(h.get("psnr"))
-    view = h.get("view") or "clean"
-    if view == "clean":
-        where = "of the image as it is"
-    else:
-        where = VIEW_WORDS.get(view, "after %s" % _transform_name(view))
-    second = "  (%s's copy %s" % (h.get("model"), where)
-    gain = h.get("copy_over_noise")
-    if _finite(gain):
-        second += "; %.1f dB %s than random noise of the same visibility" % (
-            abs(gain), "stronger" if gain >= 0 else "weaker")
-    return [first, second + ")"]
-
-
-def _model_lines(name, figs, summary, order):
-    head = "  %s:" % name
-    if "latent_shift" in figs:
-        head += " moved %s" % _pct(figs["latent_shift"])
-        if "noise_ratio" in figs:
-            head += " (%.1fx noise)" % figs["noise_ratio"]
-    if summary.get("verdict"):
-        head += ", %s" % summary["verdict"]
-        if summary.get("weakest_view"):
-            head += " (weakest: %s, %.1fx)" % (_transform_name(summary["weakest_view"]),
-                                               summary.get("weakest_noise_ratio", 0.0))
-    views = []
-    for t in order:
-        shift = figs.get("after.%s.latent_shift" % t)
-        if shift is None:
-            continue
-        view = "%s %s" % (_transform_name(t), _pct(shift))
-        if figs.get("after.%s.noise_ratio" % t) is not None:
-            view += " (%.1fx)" % figs["after.%s.noise_ratio" % t]
-        views.append(view)
-    lines = [head]
-    if views:
-        lines += _wrap(["after " + views[0]] + views[1:], "    ")
-    if "amplification" in figs:
-        lines.append("    its decoder shows %.1fx the change a person sees" % figs["amplification"])
-    if "copy_psnr" in figs:
-        copies = ["clean %s" % _db(figs["copy_psnr"])]
-        for t in order:
-            if figs.get("after.%s.copy_psnr" % t) is not None:
-                copies.append("%s %s" % (_transform_name(t), _db(figs["after.%s.copy_psnr" % t])))
-        lines += _wrap(["its copy's PSNR (lower = stronger): " + copies[0]] + copies[1:], "    ")
-    return lines
+NO_TEXT = ("This engine sent its report without the report in words; update it with the installer "
+           "(install_scripts/install.sh or install.ps1).")
 
 
 def format_report(report):
-    """A few lines for a GIMP message: the engine's own text of the report when it has one, else the
-    same text rendered here: what a model trained on the image would reproduce (its copy's PSNR
-    after a trainer's view, against the PSNR a person sees), how far each model's latents moved,
-    clean and after each transform (with the verdict and weakest view when the report has a
-    summary), and the visible cost."""
+    """The report in words for a message: the engine's own text of it (its "text"; the engine renders
+    it once, in artcloak/measure/report_text.py, and the CLI prints the same), shown as it is."""
     if not report:
         return "No report."
-    if report.get("text"):
-        return report["text"]
-    lines = _headline_lines(report)
-    models = report.get("models") or {}
-    summaries = report.get("summary") or {}
-    if models:
-        lines.append("How far each AI model's view of the image moved "
-                     "(plain noise of the same visibility = 1.0x):")
-    for name in sorted(models):
-        figs = models[name] or {}
-        order = list(report.get("transforms") or [])
-        for key in figs:
-            parts = key.split(".")
-            if len(parts) == 3 and parts[0] == "after" and parts[1] not in order:
-                order.append(parts[1])
-        lines += _model_lines(name, figs, summaries.get(name) or {}, order)
-    p = report.get("perceptual") or {}
-    if p:
-        bits = []
-        for key, text in (("psnr", "PSNR %.1f dB"), ("ssim", "SSIM %.3f"),
-                          ("linf", "largest change %.0f/255"),
-                          ("flat_change", "mean change in flat areas %.2f/255"), ("lpips", "LPIPS %.3f")):
-            if p.get(key) is not None:
-                bits.append(text % p[key])
-        lines.append("Visible cost: " + ", ".join(bits))
-    return "\n".join(lines) if lines else "No report."
+    return report.get("text") or NO_TEXT

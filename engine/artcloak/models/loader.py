@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,31 +15,22 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from ..folders import data_dir
 from .registry import MODELS, ModelSpec, WeightFile
 from .taesd import make_decoder, make_encoder
 
 ENV_VAR = "ARTCLOAK_MODELS"
 
 
-def user_data_dir() -> Path:
-    """Where the installer puts the engine and its weights (per-user, per-platform)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "artcloak"
-
-
 def search_path() -> list[Path]:
     """The folders searched for weight files, in order."""
     folders = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
-    return folders + [user_data_dir() / "models"]
+    return folders + [data_dir() / "models"]
 
 
 def git_blob_id(data: bytes) -> str:
-    """The id git gives a file's content: lets us check files against the upstream tree."""
+    """The id git gives a file's content: lets us check files against the upstream tree. (The
+    installer computes it on files itself; this is the reference, tests/test_install.py compares.)"""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 

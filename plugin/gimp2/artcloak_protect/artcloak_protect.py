@@ -50,18 +50,16 @@ PROC = "python-fu-protect-from-ai"
 BATCH_PROC = "python-fu-protect-from-ai-batch"
 MENU = "<Image>/Filters/AI Protection"
 AUTHOR = "artcloak contributors"
-FREE_TEXT = ("target",)  # choices are suggestions: a target may also be an image path
 IMAGE_TYPES = "RGB*, GRAY*"
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".xcf")
 U8_PRECISIONS = (100, 150)  # GIMP 2.10 PRECISION_U8_LINEAR, PRECISION_U8_GAMMA
 ADD_SELECTION_MASK = 4  # GimpAddMaskType (its constant's name differs between GIMP 2.8 and 2.10)
-MIN_SIDE = 32  # the engine's smallest image side
 
 
 # ---- parameters from params.json ----------------------------------------------------------------
 
 def _is_option(p):
-    return bool(p.get("choices")) and p["name"] not in FREE_TEXT and p["default"] in p["choices"]
+    """A closed choice (the schema's kind "choice"): a PF_OPTION list."""
+    return p.get("kind") == "choice"
 
 
 def pf_params(schema):
@@ -160,7 +158,7 @@ def selection_box(image, drawable):
     return x1, y1, x2, y2
 
 
-def _grow(a, b, size, least=MIN_SIDE):
+def _grow(a, b, size, least=client.MIN_SIDE):
     """Widen [a, b) around its centre to at least `least` pixels, staying inside [0, size)."""
     if b - a >= least or size <= least:
         return (a, b) if size > least else (0, size)
@@ -236,7 +234,7 @@ def batch_inputs(inputs):
     inputs = (inputs or "").strip()
     if os.path.isdir(inputs):
         return [os.path.join(inputs, n) for n in sorted(os.listdir(inputs))
-                if n.lower().endswith(EXTENSIONS) and not n.startswith(".")]
+                if n.lower().endswith(client.IMAGE_EXTENSIONS) and not n.startswith(".")]
     files = []
     for line in inputs.splitlines():
         files.extend(part.strip() for part in line.split(os.pathsep) if part.strip())

@@ -47,14 +47,15 @@ def _arg_name(name):
 
 
 def add_engine_arguments(procedure):
-    """One GIMP argument per engine parameter; presets (non-advanced choices) become choice boxes."""
+    """One GIMP argument per engine parameter; closed choices (the schema's kind "choice") become
+    choice boxes."""
     for p in client.load_schema():
         name, label, help_ = _arg_name(p["name"]), "_" + p["label"], p["help"]  # "_": the dialog's mnemonic
         if p["type"] == "int":
             lo = int(p["min"]) if p.get("min") is not None else -2**31
             hi = int(p["max"]) if p.get("max") is not None else 2**31 - 1
             procedure.add_int_argument(name, label, help_, lo, hi, int(p["default"]), RW)
-        elif p.get("choices") and not p.get("advanced"):
+        elif p.get("kind") == "choice":
             choice = Gimp.Choice.new()
             for i, value in enumerate(p["choices"]):
                 choice.add(value, i, value.capitalize(), "")
@@ -143,10 +144,6 @@ class Progress:
         Gimp.progress_end()
 
 
-def protect_bytes(data, w, h, channels, fmt, params, progress):
-    return client.protect_pixels(data, w, h, channels, fmt, params, progress)
-
-
 def attach_report(item, reports):
     data = json.dumps(reports).encode("utf-8")
     item.attach_parasite(Gimp.Parasite.new(REPORT_PARASITE, Gimp.PARASITE_PERSISTENT, list(data)))
@@ -198,7 +195,7 @@ def run_protect(procedure, run_mode, image, drawables, config, run_data):
         for i, (layer, babl, fmt, channels, rect) in enumerate(jobs):
             progress.start(i, layer.get_name())
             data = pixels.read(layer, rect, babl)
-            out, report = protect_bytes(data, rect[2], rect[3], channels, fmt, params, progress)
+            out, report = client.protect_pixels(data, rect[2], rect[3], channels, fmt, params, progress)
             results.append((out, report))
     except client.EngineError as e:
         Gimp.progress_end()
@@ -336,7 +333,7 @@ def run_batch(procedure, config, run_data):
         progress.start(i, os.path.basename(path))
         w, h = layer.get_width(), layer.get_height()
         data = pixels.read(layer, (0, 0, w, h), babl)
-        return protect_bytes(data, w, h, channels, fmt, params, progress)
+        return client.protect_pixels(data, w, h, channels, fmt, params, progress)
 
     results = batch.run(files, out_dir, protect_layer)
     progress.end()

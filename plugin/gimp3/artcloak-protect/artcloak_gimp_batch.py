@@ -14,8 +14,6 @@ import artcloak_gimp_metadata as metadata  # noqa: E402
 import artcloak_gimp_pixels as pixels  # noqa: E402
 from gi.repository import Gimp, Gio  # noqa: E402
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".xcf", ".psd", ".ora",
-                    ".jxl", ".avif", ".heic", ".heif", ".tga", ".exr", ".ppm", ".pgm", ".pnm", ".gif")
 JPEG_QUALITY = 0.95  # high, so that JPEG itself removes as little of the protection as possible
 
 
@@ -31,7 +29,7 @@ def collect(inputs):
         if os.path.isdir(item):
             for name in sorted(os.listdir(item)):
                 path = os.path.join(item, name)
-                wanted = name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
+                wanted = name.lower().endswith(client.IMAGE_EXTENSIONS) and not name.startswith(".")
                 if wanted and os.path.isfile(path):
                     files.append(path)
         else:

@@ -14,9 +14,9 @@ import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
+import artcloak_client as client  # noqa: E402
 from gi.repository import Gegl, Gimp  # noqa: E402
 
-MIN_SIDE = 32  # the engine's smallest side (one latent pixel of an f/32 encoder)
 CONTEXT = 16  # pixels around a selection the engine also sees (the protection is smoother at edges)
 
 
@@ -68,8 +68,8 @@ def region(drawable):
     if (w, h) != (lw, lh):
         x0, y0 = max(0, x - CONTEXT), max(0, y - CONTEXT)
         x1, y1 = min(lw, x + w + CONTEXT), min(lh, y + h + CONTEXT)
-        x, w = _grow(x0, x1 - x0, lw, MIN_SIDE)
-        y, h = _grow(y0, y1 - y0, lh, MIN_SIDE)
+        x, w = _grow(x0, x1 - x0, lw, client.MIN_SIDE)
+        y, h = _grow(y0, y1 - y0, lh, client.MIN_SIDE)
     return x, y, w, h
 
 

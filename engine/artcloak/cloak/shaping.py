@@ -1,7 +1,7 @@
 """Where the eye tolerates change: a per-pixel budget from local texture (texture masking).
 
-Flat areas (the 7x7 neighbourhood varies by less than 2/255, the same rule the report's
-`flat_change` uses) get at most `Budget.flat`; textured areas get a budget that grows with their
+Flat areas (filters' flat-area rule: the 7x7 neighbourhood varies by less than 2/255, the same rule
+the report's `flat_change` uses) get at most `Budget.flat`; textured areas get a budget that grows with their
 local contrast, scaled so a perturbation that fills it has the preset's PSNR, capped at `Budget.linf`
 and shrunk until a random-sign fill keeps the preset's SSIM.
 """
@@ -12,9 +12,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .. import filters
 from .presets import MAX_GAIN, Budget
 
-FLAT_STD = 2 / 255
 # budget ~ (sigma^2 + C)^(GAMMA/2): SSIM tolerates change in proportion to local contrast plus a floor
 C_FLOOR = (4 / 255) ** 2
 GAMMA = 1.0
@@ -22,27 +22,31 @@ ERODE = 2  # px
 
 
 def local_std(x: torch.Tensor) -> torch.Tensor:
-    """7x7 standard deviation averaged over channels (N x 1 x H x W), as the report's flat mask."""
-    xp = F.pad(x, (3, 3, 3, 3), mode="replicate")
-    m = F.avg_pool2d(xp, 7, 1)
-    m2 = F.avg_pool2d(xp * xp, 7, 1)
+    """The flat-area rule's standard deviation (filters.FLAT_SIDE square, averaged over channels;
+    N x 1 x H x W): the torch twin of measure.metrics.flat_mask's."""
+    r = filters.FLAT_SIDE // 2
+    xp = F.pad(x, (r, r, r, r), mode="replicate")
+    m = F.avg_pool2d(xp, filters.FLAT_SIDE, 1)
+    m2 = F.avg_pool2d(xp * xp, filters.FLAT_SIDE, 1)
     return (m2 - m * m).clamp_min(0).sqrt().mean(1, keepdim=True)
 
 
-def _ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """SSIM (Gaussian 11, sigma 1.5), float32, for budget calibration only."""
-    t = torch.arange(11, dtype=x.dtype, device=x.device) - 5
-    g = torch.exp(-(t**2) / (2 * 1.5**2))
-    g = g / g.sum()
-    c = x.shape[1]
-    kx, ky = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """Where x (N x 3 x H x W) is flat (filters' flat-area rule), N x 1 x H x W bool."""
+    return local_std(x) < filters.FLAT_STD
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM over the valid region (filters' window and constants), for budget calibration: the
+    torch twin of measure.metrics.ssim."""
+    g = filters.ssim_window(x.dtype, x.device)
 
     def blur(a: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.conv2d(a, kx, groups=c), ky, groups=c)
+        return filters.separable(a, g)
 
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
-    c1, c2 = 0.01**2, 0.03**2
+    c1, c2 = filters.SSIM_C1, filters.SSIM_C2
     return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
 
 
@@ -56,7 +60,7 @@ def _scaled(shape: torch.Tensor, flat: torch.Tensor, editable: torch.Tensor, k: 
 def budget_map(x: torch.Tensor, editable: torch.Tensor, b: Budget, seed: int = 0) -> torch.Tensor:
     """Per-pixel L-inf budget (1 x 1 x H x W, [0, 1] units) for image x (1 x 3 x H x W)."""
     sigma = local_std(x)
-    flat = sigma < FLAT_STD
+    flat = sigma < filters.FLAT_STD
     # texture masks change only where every nearby SSIM window is busy: erode, so flat colour next to
     # an outline gets no halo
     activity = -F.max_pool2d(-sigma, 2 * ERODE + 1, 1, ERODE) if ERODE else sigma
@@ -79,7 +83,7 @@ def budget_map(x: torch.Tensor, editable: torch.Tensor, b: Budget, seed: int = 0
     signs = torch.randint(0, 2, xs.shape, generator=gen).to(xs) * 2 - 1
 
     def ssim_at(k: float) -> float:
-        return float(_ssim_map(xs, (xs + _scaled(ss, fs, es, k, b) * signs).clamp(0, 1)).mean())
+        return float(ssim_map(xs, (xs + _scaled(ss, fs, es, k, b) * signs).clamp(0, 1)).mean())
 
     if ssim_at(k) < b.min_ssim:
         lo, hi = k / 64, k

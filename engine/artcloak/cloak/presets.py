@@ -9,7 +9,7 @@ encoders the steps run ("fast" runs the f8 encoder (taef2) on every 4th step onl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,17 @@ QUALITY = {
     "default": Search(steps=20, crop=384, lr=1.0, quant_steps=4, views=6, copy_window=0.5),
     "max": Search(steps=120, crop=512, lr=0.6, quant_steps=12, views=24, copy_window=0.75),
 }
+
+def resolve(params, overrides: dict | None = None) -> tuple[Budget, Search]:
+    """The Budget and Search that params' `intensity` and `quality` name, with an experiment's field
+    overrides (optimize.Tuning.overrides; each goes to whichever of the two has that field).
+    protect resolves them once and passes them to the optimizer and the budget fit."""
+    budget, search = INTENSITY[params.intensity], QUALITY[params.quality]
+    if overrides:
+        budget = replace(budget, **{k: v for k, v in overrides.items() if hasattr(budget, k)})
+        search = replace(search, **{k: v for k, v in overrides.items() if hasattr(search, k)})
+    return budget, search
+
 
 MAX_GAIN = 8.0  # the most the budget fit scales the optimizer's change up
 FLAT_PEAK = 2.0  # on flat areas no pixel changes by more than this times the mean allowance

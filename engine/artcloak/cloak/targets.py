@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-
-BUILTIN = ("mosaic", "stripes", "noise", "checker")
+from ..errors import InputError
+from ..params import BUILTIN_TARGETS
 
 
 def _palette(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -22,13 +21,13 @@ def _palette(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def mosaic(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Random coloured cells of 8-24 px with dark seams: busy, with edges at every scale."""
+    """Random coloured cells of 16 px with dark seams, each 16 px row band's cell boundaries shifted
+    by a random offset (an irregular brick pattern): busy, with edges everywhere."""
     rng = np.random.default_rng(seed)
     img = np.zeros((h, w, 3), np.float32)
     cell = 16
     ys = np.arange(h)[:, None] // cell
-    xs = np.arange(w)[None, :] // cell
-    # jitter cell boundaries per row/column band so the grid is irregular
+    # jitter the cell boundaries of each row band so the grid is irregular
     shift = rng.integers(0, cell, (h // cell + 2,))
     xs = (np.arange(w)[None, :] + shift[ys]) // cell
     ids = (ys * 7919 + xs * 104729) % 4096
@@ -62,7 +61,7 @@ def checker(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.where(cells[..., None] == 0, a, b).astype(np.float32)
 
 
-_MAKERS = {"mosaic": mosaic, "stripes": stripes, "noise": noise, "checker": checker}
+MAKERS = {"mosaic": mosaic, "stripes": stripes, "noise": noise, "checker": checker}  # params.BUILTIN_TARGETS
 
 
 def load_image(path: str | Path, h: int, w: int) -> np.ndarray:
@@ -71,7 +70,7 @@ def load_image(path: str | Path, h: int, w: int) -> np.ndarray:
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"target {str(path)!r} is neither a built-in texture ({', '.join(BUILTIN)}) "
+        raise InputError(f"target {str(path)!r} is neither a built-in texture ({', '.join(BUILTIN_TARGETS)}) "
                          "nor an image file")
     try:
         with Image.open(p) as im:
@@ -85,6 +84,6 @@ def load_image(path: str | Path, h: int, w: int) -> np.ndarray:
 
 def make_target(name: str, h: int, w: int, seed: int = 0) -> np.ndarray:
     """The target as H x W x 3 float32 in [0, 1]: a built-in texture by name, else an image path."""
-    if name in _MAKERS:
-        return np.ascontiguousarray(_MAKERS[name](h, w, seed), dtype=np.float32)
+    if name in MAKERS:
+        return np.ascontiguousarray(MAKERS[name](h, w, seed), dtype=np.float32)
     return load_image(name, h, w)

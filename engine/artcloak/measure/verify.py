@@ -12,13 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
-from . import imageio, metadata, metrics, onnx_backend, report_text
-from . import pixels as px
-from .errors import InputError
-from .models import resolve_models
+from .. import filters
+from .. import pixels as px
+from ..errors import InputError
+from ..files import imageio, metadata
+from ..models import resolve_models, runners
+from . import metrics, report_text
 
 Progress = Callable[[float, str], None]
 VERIFY_SIDE = 512  # evaluation view: the transformed image, or its centre crop of this side
@@ -26,14 +27,8 @@ VERIFY_SIDE = 512  # evaluation view: the transformed image, or its centre crop 
 
 def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     r = max(1, int(3 * sigma + 0.5))
-    g = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma**2))
-    g = g / g.sum()
-    t = metrics._t(img)
-    c = t.shape[1]
-    t = F.pad(t, (r, r, r, r), mode="reflect")
-    t = F.conv2d(t, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    t = F.conv2d(t, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return metrics._np(t)
+    t = F.pad(px.to_nchw(img), (r, r, r, r), mode="reflect")
+    return px.to_hwc(filters.separable(t, filters.gaussian_kernel(sigma, r)), clamp=True)
 
 
 def gaussian_noise(img: np.ndarray, sigma: float, seed: int = 1234) -> np.ndarray:
@@ -129,7 +124,7 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
     t0 = time.time()
     report_progress(0.02, "perceptual figures")
     report: dict = {"perceptual": metrics.perceptual(a, b, lpips=lpips), "models": {}}
-    weights = [4.0 if onnx_backend.nets(n).decode is not None else 1.0 for n in used]  # rough cost
+    weights = [4.0 if runners.nets(n).decode is not None else 1.0 for n in used]  # rough cost
     done, noisy = 0.0, metrics.twin(a, b, seed)
     for name, weight in zip(used, weights):
         def step(i: int, n: int, name: str = name, base: float = done, weight: float = weight) -> None:
@@ -144,7 +139,7 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
     report["models_used"] = used
     report["transforms"] = {n: SUITE[n][0] for n in names}
     report["eval_side"] = side
-    report["backend"] = {n: onnx_backend.nets(n).backend for n in used}
+    report["backend"] = {n: runners.nets(n).backend for n in used}
     report["seconds"] = round(time.time() - t0, 2)
     report["text"] = report_text.render(report)
     report_progress(1.0, "done")

@@ -27,11 +27,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import onnx_backend, presets, runtime, shaping, targets, transforms
-from .models import load_decoder, load_encoder
-from .models.registry import MODELS
-from .params import Params
-from .pixels import Work
+from .. import pixels as px
+from .. import runtime
+from ..models import load_decoder, load_encoder, runners
+from ..models.registry import MODELS
+from ..params import Params
+from ..pixels import Work
+from . import presets, shaping, targets, transforms
 
 
 @dataclass
@@ -54,12 +56,6 @@ def device_and_dtype() -> tuple[torch.device, torch.dtype]:
     """Where the encoders run and in which precision: measured per machine (runtime.choose)."""
     rt = runtime.choose()
     return rt.torch_device, rt.dtype
-
-
-def _to_t(a: np.ndarray, dev: torch.device) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(a))
-    t = t.permute(2, 0, 1)[None] if t.ndim == 3 else t[None, None]
-    return t.to(dev, torch.float32)
 
 
 def _level_sizes(h: int, w: int) -> list[tuple[int, int]]:
@@ -124,7 +120,7 @@ class _References:
         torch fp32), elsewhere on the optimizer's own device."""
         with torch.no_grad():
             if self.encs.dev.type == "cpu":
-                net = onnx_backend.nets(name)
+                net = runners.nets(name)
                 run = net.decode if decode else net.encode
                 if run is not None:
                     return torch.from_numpy(run(x.float().contiguous().numpy()))
@@ -187,16 +183,13 @@ def _view_of(img: torch.Tensor, view: transforms.View, levels: list[tuple[int, i
 
 
 def optimize(work: Work, params: Params, models: list[str], progress: Callable[[float, str], None],
-             check_cancel: Callable[[], None], tuning: Tuning | None = None) -> np.ndarray:
-    """Return the perturbation (H x W x 3 float32, [0, 1] units) to add to work.rgb."""
+             check_cancel: Callable[[], None], tuning: Tuning | None = None,
+             preset: tuple[presets.Budget, presets.Search] | None = None) -> np.ndarray:
+    """Return the perturbation (H x W x 3 float32, [0, 1] units) to add to work.rgb. `preset`: the
+    (Budget, Search) the caller resolved (presets.resolve); by default resolved here from params
+    and tuning.overrides."""
     tuning = tuning or Tuning()
-    budget = presets.INTENSITY[params.intensity]
-    search = presets.QUALITY[params.quality]
-    if tuning.overrides:
-        from dataclasses import replace
-
-        budget = replace(budget, **{k: v for k, v in tuning.overrides.items() if hasattr(budget, k)})
-        search = replace(search, **{k: v for k, v in tuning.overrides.items() if hasattr(search, k)})
+    budget, search = preset or presets.resolve(params, tuning.overrides)
     robustness = params.robustness_list
     dev, dtype = device_and_dtype()
     torch.manual_seed(params.seed)
@@ -205,8 +198,8 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
 
     progress(0.0, "preparing")
     H, W = work.rgb.shape[:2]
-    full = _to_t(work.rgb, dev)
-    editable_full = _to_t(work.editable, dev)
+    full = px.to_nchw(work.rgb, dev)
+    editable_full = px.to_nchw(work.editable, dev)
     f = min(1.0, presets.WORK_SHORT / min(H, W))
     hw, ww = (H, W) if f == 1.0 else (max(32, round(H * f)), max(32, round(W * f)))
     at_full = (hw, ww) == (H, W)
@@ -214,9 +207,9 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         x = full if at_full else transforms.resize(full, (hw, ww))
         editable = editable_full if at_full else (transforms.resize(editable_full, (hw, ww)) > 0.999).float()
         bmap = shaping.budget_map(x, editable, budget, params.seed)
-        flat = shaping.local_std(x) < shaping.FLAT_STD
+        flat = shaping.flat(x)
     levels = _level_sizes(hw, ww)
-    target_img = _to_t(targets.make_target(params.target, hw, ww, params.seed), dev)
+    target_img = px.to_nchw(targets.make_target(params.target, hw, ww, params.seed), dev)
     encs = _Encoders(models, dev, dtype, tuning.weights, decoders=tuning.copy > 0 and search.copy_window > 0)
     align = max(encs.factor.values())
     check_cancel()
@@ -302,7 +295,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         if not at_full:
             d = _carry_to_full(d, full, editable_full, budget)
         d = ((full + d).clamp(0, 1) - full) * editable_full
-        return d[0].permute(1, 2, 0).cpu().numpy()
+        return px.to_hwc(d)
 
 
 def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
@@ -359,7 +352,7 @@ def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor,
                    budget: presets.Budget) -> torch.Tensor:
     """Upsample the working-resolution perturbation; keep the L-inf and flat-area caps at full res."""
     up = F.interpolate(d, size=full.shape[-2:], mode="bilinear", align_corners=False)
-    flat = shaping.local_std(full) < shaping.FLAT_STD
+    flat = shaping.flat(full)
     cap = torch.where(flat, torch.full_like(flat, budget.flat, dtype=up.dtype),
                       torch.full_like(flat, budget.linf, dtype=up.dtype))
     return shaping.limit_chroma(torch.maximum(torch.minimum(up, cap), -cap), cap, budget.chroma) * editable

@@ -1,4 +1,4 @@
-"""The measurements of ARCHITECTURE.md: how far the models' latents moved, and what a person sees.
+"""The measurements of docs/CONTRACTS.md (Metrics): how far the models' latents moved, and what a person sees.
 
 All images are H x W x 3 float32 numpy arrays in [0, 1]. `latent_shift`, `noise_ratio`,
 `amplification`, `copy_psnr` and `copy_over_noise` are computed on an evaluation view after each
@@ -6,7 +6,7 @@ transform T: the transformed image when it fits in EVAL_SIDE x EVAL_SIDE, else i
 that a protection report costs the same few seconds whatever the canvas size. The trainer view
 `train512` is the exception: its whole 512 x 512 crop is measured, because that is what a trainer's
 model sees. Perceptual figures use the whole image at full resolution. The forwards run on
-onnxruntime when it is installed (see onnx_backend), else torch.
+onnxruntime when it is installed (see models.runners), else torch.
 
 The trainer view `train512` (train_view): what a LoRA / DreamBooth data loader shows the model.
   1. antialiased bicubic resize so the short side is TRAIN_SHORT = 576 px (up or down; bucketing
@@ -27,18 +27,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import onnx_backend
+from .. import filters
+from .. import pixels as px
+from ..models import runners
 
 EVAL_SIDE = 256  # protect's report: the views other than train512 (a few seconds per model)
-FLAT_STD = 2 / 255
-
-
-def _t(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img, np.float32)).permute(2, 0, 1)[None]
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(t[0].permute(1, 2, 0).clamp(0, 1).numpy())
 
 
 # ---- transforms a trainer or platform applies (real, not differentiable) -------------------------
@@ -54,7 +47,8 @@ def resize_to(img: np.ndarray, h: int, w: int) -> np.ndarray:
     """Bicubic resize, antialiased when shrinking (as training data loaders do)."""
     if (h, w) == img.shape[:2]:
         return img
-    return _np(F.interpolate(_t(img), size=(h, w), mode="bicubic", antialias=True, align_corners=False))
+    return px.to_hwc(F.interpolate(px.to_nchw(img), size=(h, w), mode="bicubic", antialias=True,
+                                   align_corners=False), clamp=True)
 
 
 def resize_short(img: np.ndarray, short: int) -> np.ndarray:
@@ -110,9 +104,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
-def _gauss_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
-    g = np.exp(-((np.arange(size) - size // 2) ** 2) / (2 * sigma**2))
-    return (g / g.sum()).astype(np.float32)
+def _gauss_window() -> np.ndarray:
+    """SSIM's window (filters.ssim_window), float64 normalised, then float32."""
+    return filters.ssim_window(torch.float64).numpy().astype(np.float32)
 
 
 def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -134,7 +128,7 @@ SSIM_MAX_PIXELS = 4_000_000
 
 def _ssim_sums(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tuple[float, int]:
     """Sum and count of the SSIM map over the valid region, channel by channel (memory)."""
-    c1, c2 = 0.01**2, 0.03**2
+    c1, c2 = filters.SSIM_C1, filters.SSIM_C2
     total, count = 0.0, 0
     for ch in range(a.shape[2]):
         off = np.float32(a[..., ch].mean())
@@ -153,7 +147,7 @@ def _ssim_sums(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> tuple[float, int]
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM over the three channels (Gaussian window 11, sigma 1.5, as Wang et al.; the same
+    """Mean SSIM over the three channels (filters' window: Gaussian 11, sigma 1.5, as Wang et al.; the same
     as scikit-image with gaussian_weights=True). Float32 on differences from the image mean
     (agrees with float64 to ~1e-6 at a third of the cost). Above SSIM_MAX_PIXELS, the mean is
     taken over 256 px tiles on a regular grid spread over the whole image (bounded time)."""
@@ -191,14 +185,16 @@ def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
 
 
 def flat_mask(img: np.ndarray) -> np.ndarray:
-    """True where the 7x7 neighbourhood's standard deviation (mean over channels) is under 2/255."""
+    """True where the 7x7 neighbourhood's standard deviation (mean over channels) is under 2/255
+    (filters' flat-area rule; cloak.shaping.flat is its torch twin)."""
+    r = filters.FLAT_SIDE // 2
     std_sum = np.zeros(img.shape[:2], np.float32)
     for ch in range(img.shape[2]):
         x = img[..., ch:ch + 1].astype(np.float32)
         x -= x.mean()
-        m, m2 = _box_mean(x, 3), _box_mean(x * x, 3)
+        m, m2 = _box_mean(x, r), _box_mean(x * x, r)
         std_sum += np.sqrt(np.clip(m2 - m * m, 0, None))[..., 0]
-    return std_sum / img.shape[2] < FLAT_STD
+    return std_sum / img.shape[2] < filters.FLAT_STD
 
 
 def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False) -> dict[str, float]:
@@ -246,10 +242,6 @@ def twin(orig: np.ndarray, prot: np.ndarray, seed: int) -> np.ndarray:
     return np.clip(orig + random_sign(delta, seed), 0, 1).astype(np.float32)
 
 
-def _nchw(img: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(img.transpose(2, 0, 1)[None], np.float32)
-
-
 def _norm(a: np.ndarray) -> float:
     return float(np.sqrt(np.sum(a.astype(np.float64) ** 2)))
 
@@ -292,7 +284,7 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     T(x') - T(x) is the perturbation's effect alone. `copy_views` ("clean" and transform names)
     limits the decoder's figures to those views (None: every view). `noisy`: the random-sign twin,
     when the caller measures several models (twin(orig, prot, seed))."""
-    net = onnx_backend.nets(name, backend)
+    net = runners.nets(name, backend)
     delta = prot.astype(np.float32) - orig
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
     if noisy is None:
@@ -302,7 +294,7 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     for i, (prefix, view) in enumerate(views.items()):
         if on_view is not None:
             on_view(i, len(views))
-        z0, z1, zn = (net.encode(_nchw(view(im))) for im in (orig, prot, noisy))
+        z0, z1, zn = (net.encode(px.nchw(view(im))) for im in (orig, prot, noisy))
         moved = _norm(z1 - z0)
         out[prefix + "latent_shift"] = round(moved / max(_norm(z0), 1e-12), 5)
         out[prefix + "noise_ratio"] = round(moved / max(_norm(zn - z0), 1e-12), 4)
@@ -340,7 +332,7 @@ def headline(report: dict, view: str = HEADLINE_VIEW) -> dict | None:
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None) -> dict:
-    """The report of ARCHITECTURE.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
+    """The protection report of docs/CONTRACTS.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     metrics.headline(), "text": the report in words (report_text.render)}.
 
     Sized for protect()'s report: model figures on a view of at most `side` px, train512 on its

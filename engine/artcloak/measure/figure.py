@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import imageio, metrics, onnx_backend
+from .. import pixels as px
+from ..files import imageio
+from ..models import runners
+from . import metrics
 
 PANEL = 384
 LABEL_H = 22
@@ -53,8 +56,8 @@ def _heat(z: np.ndarray, base: np.ndarray) -> np.ndarray:
 Row = tuple[str, list[tuple[str, np.ndarray]]]  # (title line or "", panels)
 
 
-def _decode(net: onnx_backend.Nets, img: np.ndarray) -> np.ndarray:
-    z = net.encode(np.ascontiguousarray(img.transpose(2, 0, 1)[None], np.float32))
+def _decode(net: runners.Nets, img: np.ndarray) -> np.ndarray:
+    z = net.encode(px.nchw(img))
     return np.clip(net.decode(z)[0].transpose(1, 2, 0), 0, 1)[: img.shape[0], : img.shape[1]]
 
 
@@ -65,7 +68,7 @@ def copy_rows(orig: np.ndarray, prot: np.ndarray, models: list[str], gain: float
     seen = metrics.psnr(orig, prot)
     t0, t1 = metrics.train_view(orig), metrics.train_view(prot)
     for name in models:
-        net = onnx_backend.nets(name)
+        net = runners.nets(name)
         if net.decode is None:
             continue
         c0, c1 = _decode(net, t0), _decode(net, t1)
@@ -91,8 +94,8 @@ def render(orig: np.ndarray, prot: np.ndarray, models: list[str], side: int = PA
                              (f"difference x{gain:.0f}", _diff(a, b, gain))])]
     rows += copy_rows(orig, prot, models, gain)
     for name in models:
-        net = onnx_backend.nets(name)
-        z0, z1 = (net.encode(np.ascontiguousarray(im.transpose(2, 0, 1)[None])) for im in (a, b))
+        net = runners.nets(name)
+        z0, z1 = (net.encode(px.nchw(im)) for im in (a, b))
         figs = (report or {}).get("models", {}).get(name, {})
         extra = f" (amplification {figs['amplification']:.2f})" if "amplification" in figs else ""
         if net.decode is not None:

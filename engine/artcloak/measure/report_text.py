@@ -1,14 +1,14 @@
-"""A protection or verification report in words, for the CLI summary line and the GIMP message.
+"""A protection or verification report in words: rendered here, in the engine, and nowhere else.
 
-One text, rendered here in the engine: the worker sends it with its result (the report's "text" and
-the done event's "report_text"), the plug-ins show it as it is. plugin/common/artcloak_client.py's
-format_report renders the same text for reports that lack it (an older engine); keep the two alike.
+`render` gives the text every report carries as its "text": the worker sends it (the done event's
+"report_text"), the plug-ins show it as it is, and `artcloak protect` prints it under each file.
+`table` gives `artcloak verify`'s detailed table of the same figures.
 
 The headline is what a model trained on the image would learn: the PSNR of the decoder's copy of the
 protected image against its copy of the original after the trainer view (metrics.headline), next to
 the PSNR a person sees.
 """
-# %-formatting on purpose: the same code as the client's format_report (Python 2.7), kept alike
+# %-formatting: the format strings are data in the tables below
 # ruff: noqa: UP031
 from __future__ import annotations
 
@@ -107,6 +107,13 @@ def _model_lines(name: str, figs: dict, summary: dict, order: list[str]) -> list
     return lines
 
 
+def text_of(report: dict) -> str:
+    """The report's text: its "text" when it has one, else rendered (and kept there)."""
+    if not report.get("text"):
+        report["text"] = render(report)
+    return report["text"]
+
+
 def render(report: dict) -> str:
     """The report as a few lines of text: the headline (headline_lines), how far each model's
     latents moved clean and after each transform (with the verdict and weakest view when the report
@@ -137,3 +144,69 @@ def render(report: dict) -> str:
                 bits.append(text % p[key])
         lines.append("Visible cost: " + ", ".join(bits))
     return "\n".join(lines) if lines else "No report."
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def table(rep: dict) -> str:
+    """The verify report as a table a person can read (`artcloak verify`): what a person sees, each
+    model's figures per view, the verdicts, the headline and the 'do not train' metadata found."""
+    p = rep["perceptual"]
+    lines = ["What a person sees (protected vs original):",
+             f"  PSNR {_fmt(p.get('psnr'), 2)} dB   SSIM {_fmt(p.get('ssim'), 4)}   "
+             f"largest change {_fmt(p.get('linf'), 0)}/255   "
+             f"change on flat areas {_fmt(p.get('flat_change'), 2)}/255 "
+             f"({_fmt(p.get('flat_fraction', 0) * 100, 0)}% of the image is flat)"
+             + (f"   LPIPS {_fmt(p['lpips'], 4)}" if "lpips" in p else "   LPIPS n/a"),
+             "",
+             "What the models see (shift: latent change relative to the latents; noise x: times the change "
+             "random noise of the same size causes, 1 = no better than noise; ampl x: change in the model's "
+             "reconstruction per unit of visible change; copy dB: PSNR of the model's copy of the protected "
+             "image against its copy of the original, lower = stronger; +noise dB: how much lower than for "
+             "random noise of the same visibility):"]
+    models = rep["models"]
+    views = ["clean"] + list(rep.get("transforms", {}))
+
+    def has_copy(figs: dict) -> bool:
+        return "copy_psnr" in figs
+
+    header = f"  {'view':<14}" + "".join(
+        f"{name + ' shift':>16}{'noise x':>9}" + (f"{'ampl x':>9}" if "amplification" in figs else "")
+        + (f"{'copy dB':>9}{'+noise dB':>10}" if has_copy(figs) else "")
+        for name, figs in models.items())
+    lines.append(header)
+    for view in views:
+        pre = "" if view == "clean" else f"after.{view}."
+        row = f"  {view:<14}"
+        for figs in models.values():
+            row += f"{_fmt(figs.get(pre + 'latent_shift'), 4):>16}{_fmt(figs.get(pre + 'noise_ratio')):>9}"
+            if "amplification" in figs:
+                row += f"{_fmt(figs.get(pre + 'amplification')):>9}"
+            if has_copy(figs):
+                row += f"{_fmt(figs.get(pre + 'copy_psnr')):>9}{_fmt(figs.get(pre + 'copy_over_noise')):>10}"
+        lines.append(row)
+    for name, s in rep.get("summary", {}).items():
+        lines.append(f"  {name}: {s['verdict']} "
+                     f"(weakest: {s['weakest_view']}, noise x{s['weakest_noise_ratio']:.2f})")
+    lines.append(f"  (model figures on a view of at most {rep.get('eval_side')} px, train512 on its whole "
+                 f"512 px crop; {rep.get('seconds', 0):.0f} s)")
+    head = headline_lines(rep)
+    if head:
+        lines += ["", *head]
+    md = rep.get("metadata")
+    if md is not None:
+        lines.append("")
+        if md.get("do_not_train"):
+            lines.append("'Do not train' metadata: present")
+            if md.get("data_mining"):
+                lines.append(f"  IPTC data mining: {md['data_mining_label']} ({md['data_mining']})")
+            if md.get("tdm_reservation") is not None:
+                lines.append(f"  TDMRep reservation: {md['tdm_reservation']}")
+            if md.get("other_constraints"):
+                lines.append(f"  other constraints: {md['other_constraints']}")
+        else:
+            lines.append("'Do not train' metadata: none found in the protected file"
+                         + (f" ({md['problem']})" if md.get("problem") else ""))
+    return "\n".join(lines)

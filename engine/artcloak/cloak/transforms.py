@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .. import filters
+
 # JPEG's example quantisation tables (ITU T.81 Annex K), in natural (row-major) order.
 _LUMA_Q = [
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
@@ -93,13 +95,8 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     radius = max(1, int(math.ceil(2.5 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    g = g / g.sum()
-    c = x.shape[1]
-    xp = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    xp = F.conv2d(xp, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(xp, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    g = filters.gaussian_kernel(sigma, radius, x.dtype, x.device)
+    return filters.separable(F.pad(x, (radius, radius, radius, radius), mode="replicate"), g)
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -12,7 +12,6 @@ Set ARTCLOAK_BACKEND=torch to force torch.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import threading
 import warnings
@@ -24,24 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import MODELS, load_decoder, load_encoder, search_path
+from ..folders import cache_dir
+from .loader import load_decoder, load_encoder, search_path
+from .registry import MODELS
 
 OPSET = 18
 Forward = Callable[[np.ndarray], np.ndarray]  # N x C x H x W float32 -> N x C' x H' x W' float32
 _lock = threading.Lock()
 _cache: dict[tuple, Nets] = {}
-
-
-def cache_dir() -> Path:
-    """Per-user cache folder (ARTCLOAK_CACHE overrides): exported graphs can always be rebuilt."""
-    if os.environ.get("ARTCLOAK_CACHE"):
-        return Path(os.environ["ARTCLOAK_CACHE"])
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "artcloak" / "cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "artcloak"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "artcloak"
 
 
 def onnxruntime_available() -> bool:

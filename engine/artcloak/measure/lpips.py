@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import pixels as px
+
 WEIGHTS = "weights/vST0.0/alex_shift_tolerant.pth"
 SHA256 = "b356b382f96010f77d085ee8343ecd9fd322d0a56e8de2b2d0549fafcad8b9ee"
 CHANNELS = (64, 192, 384, 256, 256)
@@ -124,7 +126,7 @@ def distance(a: np.ndarray, b: np.ndarray, side: int = 512) -> float | None:
     crop = (slice(top, top + side), slice(left, left + side))
 
     def t(img: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(img[crop], np.float32)).permute(2, 0, 1)[None]
+        return px.to_nchw(img[crop])
 
     with torch.no_grad():
         return float(net(t(a), t(b))[0])
