@@ -132,7 +132,7 @@ def test_cheap_steps_run_the_f32_encoders_alone():
     assert all(_step_models(both, s, 1) == ["taef2", "taesana"] for s in range(4))
     only_f8 = SimpleNamespace(names=["taef2"], factor={"taef2": 8})  # nothing cheaper: every step runs it
     assert all(_step_models(only_f8, s, 0) == ["taef2"] for s in range(4))
-    assert presets.QUALITY["fast"].f8_every > 1 and presets.QUALITY["default"].f8_every == 1
+    assert presets.QUALITY["fast"].f8_every > presets.QUALITY["default"].f8_every > 0
 
 
 def test_presets_are_resolved_in_one_place():
