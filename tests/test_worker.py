@@ -301,8 +301,9 @@ def test_worker_stops_and_cleans_up_when_its_client_is_killed(tmp_path, models_d
             if line.startswith("step 2/"):
                 break
         workers = worker_pids_of(plugin.pid)
-        # only the client's job folders count: some sandboxes' process hooks drop files of their own there
-        jobs = lambda: [p for p in tmp.iterdir() if p.name.startswith("artcloak-")]  # noqa: E731
+        def jobs() -> list[Path]:  # the client's job folders: some sandboxes' process hooks drop files there
+            return [p for p in tmp.iterdir() if p.name.startswith("artcloak-")]
+
         assert len(workers) == 1 and jobs(), "no running worker with its job folder"
         plugin.kill()
         plugin.wait()

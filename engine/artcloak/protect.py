@@ -16,8 +16,8 @@ from .models import resolve_models
 from .params import Params
 
 Progress = Callable[[float, str], None]
-FIT_SEARCH_PIXELS = 2_000_000  # fit_to_budget's scale search measures at most about this many pixels
 Cancel = Callable[[], bool]
+FIT_SEARCH_PIXELS = 2_000_000  # fit_to_budget's scale search measures at most about this many pixels
 
 
 @dataclass
@@ -132,8 +132,11 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
         # shrink both gains; after two misses, step along the measured slope (clipping at the caps
         # makes the response anything but proportional)
         tried.append((scale, np.log(over)))
-        (s0, o0), (s1, o1) = tried[-2:] if len(tried) > 1 else ((0.0, 0.0), tried[-1])
-        slope = (o1 - o0) / (s1 - s0) if len(tried) > 1 and s1 != s0 and o1 != o0 else 1.0
+        slope = 1.0
+        if len(tried) > 1:
+            (s0, o0), (s1, o1) = tried[-2:]
+            if s1 != s0 and o1 != o0:
+                slope = (o1 - o0) / (s1 - s0)
         step = float(np.clip(-(np.log(over) + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
         scale += step
         s_tex, s_flat = s_tex * np.exp(step), s_flat * np.exp(step)

@@ -302,7 +302,7 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
     """The encoders a step runs: an f8 encoder costs ~20x an f32 one (taesana) and the f32 one's
     change transfers to the f8 models' copies, so cheap steps may run the f32 encoders alone."""
     cheap = [n for n in encs.names if encs.factor[n] == 32]
-    if not cheap or f8_every == 1 or (f8_every > 1 and step % f8_every == f8_every - 1):
+    if not cheap or (f8_every > 0 and step % f8_every == f8_every - 1):
         return encs.names
     return cheap
 
