@@ -18,6 +18,8 @@ from .params import Params
 Progress = Callable[[float, str], None]
 Cancel = Callable[[], bool]
 FIT_SEARCH_PIXELS = 2_000_000  # fit_to_budget's scale search measures at most about this many pixels
+FIT_CLOSE = 0.9  # an SSIM/LPIPS fit stops once the binding figure spends this much of its allowance
+FIT_TOLERANCE = 0.05  # ... or once the largest passing and smallest failing scales are this close (log)
 
 
 @dataclass
@@ -116,31 +118,43 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
     if k > 1:
         work, d, flat, rgb = full
         out = output(s_tex, s_flat)
+    # never more visible than promised (PSNR, flat areas, SSIM, LPIPS), yet spent: an SSIM/LPIPS miss
+    # is shrunk along the measured slope (clipping at the caps makes the response anything but
+    # proportional) until one scale passes, then the largest passing scale is bracketed by bisection
     tried: list[tuple[float, float]] = []  # (log scale, log over-ratio) of SSIM/LPIPS misses
-    scale = 0.0
-    for attempt in range(12):  # never more visible than promised: PSNR, flat areas, SSIM, LPIPS
+    scale, passed, failed = 0.0, None, None  # log scales: current, largest within, smallest over
+    best = None
+    for attempt in range(12):
         psnr, flat_change = measured(out)
         if psnr < budget.psnr or flat_change > budget.flat * 1.001:  # rounding at full size moved them
             shrink = 10 ** (min(0.0, psnr - budget.psnr - 0.02) / 20) if attempt < 3 else 0.92
             s_tex *= shrink
             s_flat *= min(shrink, 0.97) if flat_change > budget.flat * 1.001 else shrink
-            out = output(s_tex, s_flat)
+            out, passed, failed, tried = output(s_tex, s_flat), None, None, []
             continue
         over = _over(rgb, px.to_float_rgb(out), budget, check_lpips)
         if over <= 1.0:
-            break
-        # shrink both gains; after two misses, step along the measured slope (clipping at the caps
-        # makes the response anything but proportional)
-        tried.append((scale, np.log(over)))
-        slope = 1.0
-        if len(tried) > 1:
-            (s0, o0), (s1, o1) = tried[-2:]
-            if s1 != s0 and o1 != o0:
-                slope = (o1 - o0) / (s1 - s0)
-        step = float(np.clip(-(np.log(over) + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
+            passed, best = scale, out
+            if failed is None or over >= FIT_CLOSE or failed - passed < FIT_TOLERANCE:
+                break
+            step = (passed + failed) / 2 - scale
+        else:
+            failed = scale
+            tried.append((scale, np.log(over)))
+            if passed is not None:
+                step = (passed + failed) / 2 - scale
+            else:
+                slope = 1.0
+                if len(tried) > 1:
+                    (s0, o0), (s1, o1) = tried[-2:]
+                    if s1 != s0 and o1 != o0:
+                        slope = (o1 - o0) / (s1 - s0)
+                step = float(np.clip(-(np.log(over) + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
         scale += step
         s_tex, s_flat = s_tex * np.exp(step), s_flat * np.exp(step)
         out = output(s_tex, s_flat)
+    if best is not None:
+        out = best
     return out
 
 
@@ -151,5 +165,5 @@ def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpip
         from .measure import lpips
 
         value = lpips.distance(orig, prot)
-        over = value / budget.max_lpips if value is not None else over
+        over = max(over, value / budget.max_lpips) if value is not None else over
     return over

@@ -288,6 +288,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             delta.sub_(lr * bmap * u)
             delta.copy_(shaping.limit_chroma(torch.maximum(torch.minimum(delta, bmap), -bmap), bmap,
                                              budget.chroma))
+            delta.copy_((x[:, :channels] + delta).clamp(0, 1) - x[:, :channels])  # white stays <= 1
         progress((step + 1) / steps, f"step {step + 1}/{steps}, loss {float(loss.detach()):.4f}")
     check_cancel()
     with torch.no_grad():
