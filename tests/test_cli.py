@@ -247,3 +247,16 @@ def test_alpha_into_jpeg_is_refused_before_any_work(tmp_path, capsys):
     rec = json.loads(capsys.readouterr().out)
     assert rec["kind"] == "input" and "alpha" in rec["error"] and "PNG" in rec["hint"]
     assert not (tmp_path / "a.jpg").exists()
+
+
+def test_errors_in_words_name_the_file_then_the_hint(tmp_path, capsys):
+    """Without --json a failure is one `artcloak: <file>: <error>` line and its hint below (protect
+    and verify print them alike)."""
+    img = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 4), np.uint8), "RGBA").save(img)
+    assert cli.main(["protect", str(img), "-o", str(tmp_path / "a.jpg")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    line = next(i for i, s in enumerate(err) if s.startswith(f"artcloak: {img}: "))
+    assert "alpha" in err[line] and err[line + 1].startswith("  hint: ") and "PNG" in err[line + 1]
+    assert cli.main(["verify", str(img), str(tmp_path / "missing.png")]) == 1
+    assert capsys.readouterr().err.strip().startswith("artcloak: ")

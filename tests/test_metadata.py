@@ -3,7 +3,9 @@ reader), merged with the metadata the file had, which survives."""
 import json
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ OLD_XMP = (
     'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
     'xmp:CreatorTool="Krita 5"><dc:creator><rdf:Seq><rdf:li>Ann Artist</rdf:li></rdf:Seq></dc:creator>'
     '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+COMMON = Path(__file__).resolve().parents[1] / "plugin" / "common"
 
 
 def exiftool(path) -> dict:
@@ -106,3 +109,39 @@ def test_no_metadata_leaves_xmp_as_it_was(sources):
     imageio.write(sources / "plain.png", pixels, info, do_not_train=False)
     tags = exiftool(sources / "plain.png")
     assert "XMP-plus:DataMining" not in tags and tags["XMP-dc:Creator"] == "Ann Artist"
+
+
+# ---- the plug-ins' copy: the GIMP 3 front writes the same properties and notice ----------------
+
+def test_do_not_train_json_equals_the_engine():
+    """plugin/common/do_not_train.json is the engine's declaration, copied for the plug-ins (regenerate
+    when this fails: `python -m artcloak.files.metadata > plugin/common/do_not_train.json`)."""
+    assert json.loads((COMMON / "do_not_train.json").read_text(encoding="utf-8")) == metadata.shared(), (
+        "plugin/common/do_not_train.json is stale: run "
+        "`python -m artcloak.files.metadata > plugin/common/do_not_train.json`")
+    out = subprocess.run([sys.executable, "-m", "artcloak.files.metadata"], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout) == metadata.shared()
+
+
+def test_client_reads_what_the_engine_writes():
+    """The client (stdlib only) hands the GIMP 3 front exactly the three properties the engine's XMP
+    carries, with the same values."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_client_for_metadata", COMMON / "artcloak_client.py")
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    shared = client.load_do_not_train()
+    written = metadata.read_do_not_train(metadata.do_not_train_xmp())
+    assert shared["properties"] == {"plus:DataMining": written["data_mining"],
+                                    "plus:OtherConstraints": written["other_constraints"],
+                                    "tdm:reservation": str(written["tdm_reservation"])}
+    assert written["other_constraints"] == metadata.NOTICE and written["do_not_train"]
+    assert shared["namespaces"] == {"plus": metadata.NS_PLUS, "tdm": metadata.NS_TDM}
+
+
+def test_notice_has_no_commas():
+    """GIMP 3.0.4 cuts a language-alternative value at its first comma on the way to its exporters."""
+    assert "," not in metadata.NOTICE
+    assert "prohibits its use for training" in metadata.NOTICE and "text and data mining" in metadata.NOTICE

@@ -80,6 +80,11 @@ def _hint(e: BaseException) -> str:
     return MEMORY_HINT if kind_of(e) == "memory" else getattr(e, "hint", "")
 
 
+def _print_error(text: str, hint: str) -> None:
+    """A failure as every command prints it on stderr: `artcloak: ...`, then what to do about it."""
+    print(f"artcloak: {text}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr, flush=True)
+
+
 # ---- protect ---------------------------------------------------------------------------------
 
 def _add_param_options(p: argparse.ArgumentParser) -> None:
@@ -235,9 +240,7 @@ def cmd_protect(args: argparse.Namespace) -> int:
             if args.json:
                 _emit(rec)
             else:
-                hint = f"\n  hint: {rec['hint']}" if rec["hint"] else ""
-                print(f"artcloak: {src}: {rec['error']}{hint}",
-                      file=sys.stderr, flush=True)
+                _print_error(f"{src}: {rec['error']}", rec["hint"])
             if isinstance(e, ModelError):  # every other file would fail the same way
                 for src2, dst2 in pairs[i + 1:]:
                     failed += 1
@@ -283,8 +286,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.json:
             _emit({"ok": False, "error": str(e), "hint": _hint(e), "kind": kind_of(e)})
         else:
-            hint = _hint(e)
-            print(f"artcloak: {e}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr)
+            _print_error(str(e), _hint(e))
         return EXIT_FAILED
     bar.close()
     if args.json:

@@ -32,9 +32,12 @@ def _meta(label: str, help: str, kind: str, choices: tuple = (), lo: float | Non
             "advanced": advanced}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Params:
-    """What to protect with. Every field has a working default: `Params()` is the default preset."""
+    """What to protect with. Every field has a working default: `Params()` is the default preset.
+
+    Validated once, when built (a bad value is an InputError then); frozen, so a Params that exists
+    is valid and nothing downstream needs to check it again."""
 
     intensity: str = field(default="default", metadata=_meta(
         "Intensity", "How much change the eye may see. low: PSNR 38 dB, flat areas at most 0.75/255 "
@@ -61,7 +64,7 @@ class Params:
         self.validate()
 
     def validate(self) -> None:
-        """Raise InputError naming the first bad value."""
+        """Raise InputError naming the first bad value (called when built: see the class docstring)."""
         for name, allowed in (("intensity", INTENSITIES), ("quality", QUALITIES)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")

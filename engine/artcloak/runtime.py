@@ -50,16 +50,25 @@ class Runtime:
         return asdict(self)
 
 
+def _cpuinfo(keys: tuple[str, ...]) -> str | None:
+    """The value of the first line of Linux's /proc/cpuinfo that starts with one of `keys` (the
+    first core's), or None where there is no such file or line."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(keys):
+                    return line.split(":", 1)[1]
+    except OSError:
+        pass
+    return None
+
+
 def cpu_model() -> str:
     """The CPU's marketing name (for the cache key and the report)."""
     if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        return line.split(":", 1)[1].strip()
-        except OSError:
-            pass
+        name = _cpuinfo(("model name",))
+        if name is not None:
+            return name.strip()
     elif sys.platform == "darwin":
         name = _sysctl("machdep.cpu.brand_string")
         if name:
@@ -77,13 +86,9 @@ def _sysctl(key: str) -> str:
 def cpu_flags() -> set[str]:
     """The CPU's feature flags where the OS tells them (Linux /proc/cpuinfo, macOS sysctl)."""
     if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    if line.startswith(("flags", "Features")):
-                        return set(line.split(":", 1)[1].split())
-        except OSError:
-            pass
+        flags = _cpuinfo(("flags", "Features"))
+        if flags is not None:
+            return set(flags.split())
     elif sys.platform == "darwin" and _sysctl("hw.optional.arm.FEAT_BF16") == "1":
         return {"bf16"}
     return set()

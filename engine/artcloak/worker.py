@@ -103,6 +103,7 @@ def write_raw(arr: np.ndarray, path: str) -> None:
 
 
 def _check_dir(job: Any) -> dict:
+    """The job as a dict whose folder exists: every file it names is looked for there."""
     if not isinstance(job, dict):
         raise InputError("the job must be a JSON object")
     if not isinstance(job.get("dir"), str) or not os.path.isdir(job["dir"]):
@@ -183,6 +184,27 @@ def error_event(e: BaseException) -> dict:
             "kind": "internal"}
 
 
+def _read_job(stream: IO[str]) -> dict:
+    """The one job line, parsed and with an existing folder; anything else is an InputError, so
+    that the client gets an error event saying what was wrong with the job rather than a crash."""
+    line = stream.readline()
+    if not line.strip():
+        raise InputError("no job: expected one JSON line on stdin")
+    try:
+        job = json.loads(line)
+    except ValueError as e:
+        raise InputError(f"the job is not valid JSON: {e}") from e
+    return _check_dir(job)
+
+
+def _op_of(job: dict) -> Callable:
+    """The job's operation from OPS, checked before any work starts (a typo must not load torch)."""
+    op = OPS.get(job.get("op"))
+    if op is None:
+        raise InputError(f"job field 'op' must be one of {', '.join(OPS)}, not {job.get('op')!r}")
+    return op
+
+
 def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     """Run one job; return the exit code (0 done, 1 error)."""
     out = stdout or sys.stdout
@@ -192,18 +214,9 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
     watch = ClientWatch(events)
     folder = None
     try:
-        line = (stdin or sys.stdin).readline()
-        if not line.strip():
-            raise InputError("no job: expected one JSON line on stdin")
-        try:
-            job = json.loads(line)
-        except ValueError as e:
-            raise InputError(f"the job is not valid JSON: {e}") from e
-        job = _check_dir(job)
+        job = _read_job(stdin or sys.stdin)
         folder = job["dir"]
-        op = OPS.get(job.get("op"))
-        if op is None:
-            raise InputError(f"job field 'op' must be one of {', '.join(OPS)}, not {job.get('op')!r}")
+        op = _op_of(job)
         events.progress(0.0, "starting the engine")  # torch takes seconds to load: show life at once
         events.send("done", **op(job, events, watch))
         return 0

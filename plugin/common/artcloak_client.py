@@ -27,6 +27,10 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
       label, help, kind ("choice", "list", "text" or "int"; artcloak/params.py KINDS), choices,
       min, max, advanced.
   defaults() -> {name: default}
+  load_do_not_train() -> {"namespaces": {prefix: uri}, "properties": {"prefix:Name": value}}
+      The "do not train" XMP properties the engine writes (do_not_train.json beside this file, or in
+      ../common; artcloak/files/metadata.py DO_NOT_TRAIN): IPTC plus:DataMining, the notice in
+      plus:OtherConstraints, TDMRep tdm:reservation.
   protect_pixels(data, width, height, channels, fmt, params, progress=None, cancelled=None)
       -> (out_bytes, report)
       data: raw row-major H x W x C samples, native little-endian; fmt "u8", "u16" or "float"
@@ -79,8 +83,8 @@ except ImportError:  # Python 2
     import Queue as queue  # noqa: N813
 
 __all__ = ["EngineError", "find_engine_python", "engine_config", "load_schema", "defaults",
-           "protect_pixels", "verify_pixels", "format_report", "SAMPLE_SIZES", "MIN_SIDE",
-           "IMAGE_EXTENSIONS"]
+           "load_do_not_train", "protect_pixels", "verify_pixels", "format_report", "SAMPLE_SIZES",
+           "MIN_SIDE", "IMAGE_EXTENSIONS"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_NAME = "artcloak-engine.json"
@@ -243,17 +247,27 @@ def find_engine_python():
     return engine_config()["python"]
 
 
-# ---- parameters ---------------------------------------------------------------------------------
+# ---- what the engine declares for the plug-ins ----------------------------------------------------
 
-def load_schema():
-    """The engine's parameter list from params.json (beside this file, else ../common)."""
+def _load_shared(name):
+    """One of the engine's JSON copies for the plug-ins (beside this file, else ../common)."""
     for folder in (HERE, os.path.join(HERE, "..", "common")):
-        path = os.path.join(folder, "params.json")
+        path = os.path.join(folder, name)
         if os.path.isfile(path):
             with io.open(path, "r", encoding="utf-8") as f:
                 return json.load(f)
-    raise EngineError("params.json is missing beside %s" % __file__,
+    raise EngineError("%s is missing beside %s" % (name, __file__),
                       "Reinstall the plug-in: " + INSTALL_HINT, "engine")
+
+
+def load_schema():
+    """The engine's parameter list from params.json."""
+    return _load_shared("params.json")
+
+
+def load_do_not_train():
+    """The engine's "do not train" XMP properties from do_not_train.json (see the module docstring)."""
+    return _load_shared("do_not_train.json")
 
 
 def defaults():

@@ -242,22 +242,47 @@ def _pil(pixels: np.ndarray) -> Image.Image:
 def encode(pixels: np.ndarray, info: ImageInfo, fmt: str, xmp: str | None) -> tuple[bytes, list[str]]:
     """The file bytes for `pixels` in `fmt`, carrying over `info`'s metadata with `xmp` as the
     XMP packet (None: keep the source's). Returns notes about anything changed on the way."""
-    notes: list[str] = []
     xmp = xmp if xmp is not None else info.xmp
     same = fmt == info.format
-    c = pixels.shape[2]
     if fmt == "PNG":
-        if pixels.dtype == np.float32:
-            pixels = (np.clip(pixels, 0, 1) * 65535 + 0.5).astype(np.uint16)
-            notes.append("float pixels written as 16-bit PNG")
-        chunks = list(info.png_chunks) if same else _png_chunks_from(info)
-        if xmp:
-            chunks.append(pngcodec.itxt(XMP_KEY, xmp))
-        return pngcodec.encode(pixels, chunks), notes  # own writer: Pillow drops unknown chunks (eXIf, ...)
-    deep_tiff = fmt == "TIFF" and c == 1  # TIFF keeps 16-bit and float grey
+        return _encode_png(pixels, info, xmp, same)
+    notes: list[str] = []
+    pixels = _bit_depth_for(fmt, pixels, notes)
+    kw = _carried_metadata(fmt, info, xmp)
+    if fmt not in PILLOW_WRITERS:
+        raise InputError(f"writing {fmt} files is not supported; name the output .png, .jpg, .webp or .tif")
+    pixels = PILLOW_WRITERS[fmt](pixels, info, xmp, same, kw, notes)
+    buf = io.BytesIO()
+    _pil(pixels).save(buf, fmt, **kw)
+    return buf.getvalue(), notes
+
+
+def _encode_png(pixels: np.ndarray, info: ImageInfo, xmp: str | None, same: bool) -> tuple[bytes, list[str]]:
+    """PNG through our own writer: Pillow drops the chunks it does not know (eXIf, ...), and a PNG
+    source's chunks are copied verbatim. Float pixels become 16-bit, PNG's deepest."""
+    notes: list[str] = []
+    if pixels.dtype == np.float32:
+        pixels = (np.clip(pixels, 0, 1) * 65535 + 0.5).astype(np.uint16)
+        notes.append("float pixels written as 16-bit PNG")
+    chunks = list(info.png_chunks) if same else _png_chunks_from(info)
+    if xmp:
+        chunks.append(pngcodec.itxt(XMP_KEY, xmp))
+    return pngcodec.encode(pixels, chunks), notes
+
+
+def _bit_depth_for(fmt: str, pixels: np.ndarray, notes: list[str]) -> np.ndarray:
+    """The pixels rounded to 8 bits where `fmt` stores no more (TIFF keeps 16-bit and float grey),
+    with a note: the user should know the result lost precision."""
+    deep_tiff = fmt == "TIFF" and pixels.shape[2] == 1
     if pixels.dtype != np.uint8 and not deep_tiff:
         notes.append(f"{fmt} stores 8 bits per channel: the {pixels.dtype} result was rounded to 8 bits")
-        pixels = _to_8bit(pixels)
+        return _to_8bit(pixels)
+    return pixels
+
+
+def _carried_metadata(fmt: str, info: ImageInfo, xmp: str | None) -> dict:
+    """Pillow's save arguments for what every format may carry over: the colour profile, EXIF, the
+    XMP (JPEG, WebP; TIFF stores it as a tag) and the resolution (JPEG, TIFF)."""
     kw: dict = {}
     if info.icc:
         kw["icc_profile"] = info.icc
@@ -267,43 +292,59 @@ def encode(pixels: np.ndarray, info: ImageInfo, fmt: str, xmp: str | None) -> tu
         kw["xmp"] = xmp.encode("utf-8")
     if info.dpi and fmt in ("JPEG", "TIFF"):
         kw["dpi"] = tuple(round(float(d)) for d in info.dpi[:2])
-    if fmt == "JPEG":
-        if c in (2, 4):
-            raise InputError("JPEG has no alpha channel; write the result as PNG or WebP instead")
-        kw.update(quality=JPEG_QUALITY, subsampling=0, optimize=True)
-        if same and info.jpeg_extra:
-            kw["extra"] = info.jpeg_extra
-        if info.comment:
-            kw["comment"] = info.comment
-        notes.append(f"written as JPEG quality {JPEG_QUALITY} (4:4:4): "
+    return kw
+
+
+def _jpeg(pixels: np.ndarray, info: ImageInfo, xmp: str | None, same: bool, kw: dict,
+          notes: list[str]) -> np.ndarray:
+    """JPEG at high quality without chroma subsampling (the least loss of the protection), with a
+    JPEG source's extra APP segments and its comment; alpha cannot be stored, so it is refused."""
+    if pixels.shape[2] in (2, 4):
+        raise InputError("JPEG has no alpha channel; write the result as PNG or WebP instead")
+    kw.update(quality=JPEG_QUALITY, subsampling=0, optimize=True)
+    if same and info.jpeg_extra:
+        kw["extra"] = info.jpeg_extra
+    if info.comment:
+        kw["comment"] = info.comment
+    notes.append(f"written as JPEG quality {JPEG_QUALITY} (4:4:4): "
+                 "compression removes part of the protection")
+    return pixels
+
+
+def _webp(pixels: np.ndarray, info: ImageInfo, xmp: str | None, same: bool, kw: dict,
+          notes: list[str]) -> np.ndarray:
+    """WebP lossless unless the source was lossy WebP (then lossy, as the user chose); grey becomes
+    RGB, which WebP needs."""
+    c = pixels.shape[2]
+    if c <= 2:
+        pixels = np.repeat(pixels, 3, axis=2) if c == 1 else np.concatenate(
+            [np.repeat(pixels[..., :1], 3, axis=2), pixels[..., 1:]], axis=2)
+        notes.append("WebP has no grey mode: written as RGB")
+    lossless = info.lossless or not same
+    kw.update(lossless=True, exact=True, quality=100, method=4) if lossless else kw.update(
+        quality=WEBP_QUALITY, method=6)
+    if not lossless:
+        notes.append(f"written as lossy WebP quality {WEBP_QUALITY} (as the source was): "
                      "compression removes part of the protection")
-        im = _pil(pixels)
-    elif fmt == "WEBP":
-        if c <= 2:
-            pixels = np.repeat(pixels, 3, axis=2) if c == 1 else np.concatenate(
-                [np.repeat(pixels[..., :1], 3, axis=2), pixels[..., 1:]], axis=2)
-            notes.append("WebP has no grey mode: written as RGB")
-        lossless = info.lossless or not same
-        kw.update(lossless=True, exact=True, quality=100, method=4) if lossless else kw.update(
-            quality=WEBP_QUALITY, method=6)
-        if not lossless:
-            notes.append(f"written as lossy WebP quality {WEBP_QUALITY} (as the source was): "
-                         "compression removes part of the protection")
-        im = _pil(pixels)
-    elif fmt == "TIFF":
-        comp = info.tiff_compression if info.tiff_compression in TIFF_COMPRESSIONS else "tiff_deflate"
-        kw["compression"] = comp
-        tags = dict(info.tiff_tags) if same else {}
-        if xmp:
-            tags[700] = xmp.encode("utf-8")
-        if tags:
-            kw["tiffinfo"] = tags
-        im = _pil(pixels)
-    else:
-        raise InputError(f"writing {fmt} files is not supported; name the output .png, .jpg, .webp or .tif")
-    buf = io.BytesIO()
-    im.save(buf, fmt, **kw)
-    return buf.getvalue(), notes
+    return pixels
+
+
+def _tiff(pixels: np.ndarray, info: ImageInfo, xmp: str | None, same: bool, kw: dict,
+          notes: list[str]) -> np.ndarray:
+    """TIFF with the source's lossless compression (else deflate), a TIFF source's descriptive
+    tags, and the XMP as tag 700."""
+    comp = info.tiff_compression if info.tiff_compression in TIFF_COMPRESSIONS else "tiff_deflate"
+    kw["compression"] = comp
+    tags = dict(info.tiff_tags) if same else {}
+    if xmp:
+        tags[700] = xmp.encode("utf-8")
+    if tags:
+        kw["tiffinfo"] = tags
+    return pixels
+
+
+# Formats Pillow writes: each adds its save arguments to `kw` and notes, and returns the pixels to save
+PILLOW_WRITERS = {"JPEG": _jpeg, "WEBP": _webp, "TIFF": _tiff}
 
 
 def is_exact(fmt: str, pixels: np.ndarray, info: ImageInfo) -> bool:

@@ -7,6 +7,10 @@ Written into every protected PNG, JPEG, WebP (and TIFF) unless the user says not
 - W3C TDMRep `tdm:reservation` = 1: text and data mining rights are reserved.
 An XMP packet the file already has is merged, not replaced: its other properties, namespaces and
 prefixes stay, and only these three properties are set anew.
+
+The GIMP 3 front writes the same three through GIMP's own metadata: it reads them from
+`plugin/common/do_not_train.json`, this module's copy for the plug-ins (`python -m
+artcloak.files.metadata > plugin/common/do_not_train.json`; tests/test_metadata.py keeps it identical).
 """
 from __future__ import annotations
 
@@ -31,16 +35,33 @@ DMI_LABELS = {
     "DMI-PROHIBITED-SEEEMBEDDEDRIGHTSEXPR": "prohibited, see the embedded rights expression",
     "DMI-PROHIBITED-SEELINKEDRIGHTSEXPR": "prohibited, see the linked rights expression",
 }
-NOTICE = ("The owner of this image prohibits its use for training, fine-tuning or evaluating machine "
-          "learning and AI models, including generative AI, and for text and data mining.")
+# No commas: GIMP 3.0.4 cuts a language-alternative value at its first comma on the way to its exporters.
+NOTICE = ("The owner of this image prohibits its use for training or fine-tuning or evaluating machine "
+          "learning and AI models (generative AI included) and for text and data mining.")
 PREFIXES = {"x": NS_X, "rdf": NS_RDF, "plus": NS_PLUS, "tdm": NS_TDM}
-OURS = {f"{{{NS_PLUS}}}DataMining", f"{{{NS_PLUS}}}OtherConstraints", f"{{{NS_TDM}}}reservation"}
+# The three "do not train" properties (prefix:name -> value), declared once for the engine and the plug-ins
+DO_NOT_TRAIN = {"plus:DataMining": PROHIBITED_AIML, "plus:OtherConstraints": NOTICE, "tdm:reservation": "1"}
 PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
 PACKET_END = '\n<?xpacket end="w"?>'
 
 
 def _q(ns: str, name: str) -> str:
     return f"{{{ns}}}{name}"
+
+
+def _tag(prop: str) -> str:
+    """ElementTree's name of a `prefix:name` property."""
+    prefix, name = prop.split(":")
+    return _q(PREFIXES[prefix], name)
+
+
+OURS = {_tag(prop) for prop in DO_NOT_TRAIN}
+
+
+def shared() -> dict:
+    """What the plug-ins need to write the same signals (plugin/common/do_not_train.json):
+    the namespaces of the properties' prefixes, and each property's value."""
+    return {"namespaces": {"plus": NS_PLUS, "tdm": NS_TDM}, "properties": dict(DO_NOT_TRAIN)}
 
 
 def _strip_packet(xmp: str) -> str:
@@ -101,10 +122,10 @@ def do_not_train_xmp(existing: str | bytes | None = None, notice: str | None = N
         if mine and len(desc) == 0 and set(desc.attrib) <= {_q(NS_RDF, "about")}:
             rdf.remove(desc)  # a description that held only our properties
     desc = ET.SubElement(rdf, _q(NS_RDF, "Description"), {_q(NS_RDF, "about"): ""})
-    ET.SubElement(desc, _q(NS_PLUS, "DataMining")).text = PROHIBITED_AIML
-    alt = ET.SubElement(ET.SubElement(desc, _q(NS_PLUS, "OtherConstraints")), _q(NS_RDF, "Alt"))
+    ET.SubElement(desc, _tag("plus:DataMining")).text = DO_NOT_TRAIN["plus:DataMining"]
+    alt = ET.SubElement(ET.SubElement(desc, _tag("plus:OtherConstraints")), _q(NS_RDF, "Alt"))
     ET.SubElement(alt, _q(NS_RDF, "li"), {_q(NS_XML, "lang"): "x-default"}).text = notice or NOTICE
-    ET.SubElement(desc, _q(NS_TDM, "reservation")).text = "1"
+    ET.SubElement(desc, _tag("tdm:reservation")).text = DO_NOT_TRAIN["tdm:reservation"]
     ET.indent(root, space=" ")
     return PACKET_BEGIN + ET.tostring(root, encoding="unicode") + PACKET_END
 
@@ -137,9 +158,9 @@ def read_do_not_train(xmp: str | bytes | None) -> dict:
             out["problem"] = "the XMP packet could not be parsed"
         return out
     for desc in root.iter(_q(NS_RDF, "Description")):
-        for key, tag in (("data_mining", _q(NS_PLUS, "DataMining")),
-                         ("other_constraints", _q(NS_PLUS, "OtherConstraints")),
-                         ("tdm_reservation", _q(NS_TDM, "reservation"))):
+        for key, tag in (("data_mining", _tag("plus:DataMining")),
+                         ("other_constraints", _tag("plus:OtherConstraints")),
+                         ("tdm_reservation", _tag("tdm:reservation"))):
             value = _value(desc, tag)
             if value is not None and out[key] is None:
                 out[key] = value
@@ -151,3 +172,9 @@ def read_do_not_train(xmp: str | bytes | None) -> dict:
         out["data_mining_label"] = DMI_LABELS.get(code, code)
     out["do_not_train"] = bool((dm and "PROHIBITED" in dm) or out["tdm_reservation"] == 1)
     return out
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(shared(), indent=1))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import pixels as px
+from ..models.loader import frozen
 
 WEIGHTS = "weights/vST0.0/alex_shift_tolerant.pth"
 SHA256 = "b356b382f96010f77d085ee8343ecd9fd322d0a56e8de2b2d0549fafcad8b9ee"
@@ -102,12 +103,7 @@ def load() -> STLPIPSAlex | None:
     path = weights_path()
     if path is None or hashlib.sha256(path.read_bytes()).hexdigest() != SHA256:
         return None
-    net = STLPIPSAlex()
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
+    return frozen(STLPIPSAlex(), torch.load(path, map_location="cpu", weights_only=True))
 
 
 def available() -> bool:

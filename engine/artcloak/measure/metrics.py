@@ -200,7 +200,7 @@ def flat_mask(img: np.ndarray) -> np.ndarray:
 def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False) -> dict[str, float]:
     """psnr (dB), ssim, linf and flat_change (0-255 units) of prot against orig; `lpips`
     (shift-tolerant LPIPS, AlexNet) when its weights are installed and `lpips` is true."""
-    diff = np.abs(prot.astype(np.float32) - orig)
+    diff = np.abs(change(orig, prot))
     flat = flat_mask(orig)
     out = {
         "psnr": round(psnr(orig, prot), 3),
@@ -236,9 +236,13 @@ def random_sign(delta: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
-def twin(orig: np.ndarray, prot: np.ndarray, seed: int) -> np.ndarray:
-    """The random-sign twin x + delta~ of a protected image (see random_sign)."""
-    delta = prot.astype(np.float32) - orig
+def change(orig: np.ndarray, prot: np.ndarray) -> np.ndarray:
+    """The perturbation delta = x' - x (float32) that every figure is about."""
+    return prot.astype(np.float32) - orig
+
+
+def twin(orig: np.ndarray, delta: np.ndarray, seed: int) -> np.ndarray:
+    """The random-sign twin x + delta~ of a protected image x + delta (see random_sign)."""
     return np.clip(orig + random_sign(delta, seed), 0, 1).astype(np.float32)
 
 
@@ -283,12 +287,12 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     Transforms must be deterministic (the same noise for every image they see), so that
     T(x') - T(x) is the perturbation's effect alone. `copy_views` ("clean" and transform names)
     limits the decoder's figures to those views (None: every view). `noisy`: the random-sign twin,
-    when the caller measures several models (twin(orig, prot, seed))."""
+    when the caller measures several models (twin(orig, change(orig, prot), seed))."""
     net = runners.nets(name, backend)
-    delta = prot.astype(np.float32) - orig
+    delta = change(orig, prot)
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
     if noisy is None:
-        noisy = twin(orig, prot, seed)
+        noisy = twin(orig, delta, seed)
     out: dict[str, float] = {}
     views = views_of(transforms, side)
     for i, (prefix, view) in enumerate(views.items()):
@@ -343,7 +347,7 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
 
     from . import report_text
 
-    noisy = twin(orig, prot, seed)  # one twin for every model
+    noisy = twin(orig, change(orig, prot), seed)  # one twin for every model
     report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
         "models": {m: model_figures(m, orig, prot, transforms, seed, side, copy_views=copy_views,

@@ -88,7 +88,9 @@ def _load_state(found: FoundFile) -> dict:
     return {k: v.float() for k, v in state.items()}
 
 
-def _frozen(module: nn.Module, state: dict) -> nn.Module:
+def frozen(module: nn.Module, state: dict) -> nn.Module:
+    """`module` with the weights `state`, in eval mode and without gradients: a fixed network that is
+    measured or attacked, never trained (the surrogates here, the LPIPS metric)."""
     module.load_state_dict(state)
     module.eval()
     for p in module.parameters():
@@ -100,7 +102,7 @@ def load_encoder(name: str) -> nn.Module:
     """The named model's encoder, verified and frozen (fp32 weights, eval mode)."""
     spec = _spec(name)
     net = make_encoder(spec.latent_channels, stem_f32=spec.f32, global_branch=spec.global_branch)
-    return _frozen(net, _load_state(find_file(spec.encoder)))
+    return frozen(net, _load_state(find_file(spec.encoder)))
 
 
 def load_decoder(name: str) -> nn.Module | None:
@@ -110,7 +112,7 @@ def load_decoder(name: str) -> nn.Module | None:
     if found.path is None:
         return None
     net = make_decoder(spec.latent_channels, f32=spec.f32, global_branch=spec.global_branch)
-    return _frozen(net, _load_state(found))
+    return frozen(net, _load_state(found))
 
 
 def _spec(name: str) -> ModelSpec:

@@ -345,6 +345,18 @@ def run_batch(procedure, config, run_data):
 
 # ---- registration ------------------------------------------------------------------------------
 
+def _layer_procedure(plugin, name, run, menu_label):
+    """A filter on the selected layers in the AI Protection menu: protect and verify both take RGB
+    and grey images, with one or more layers selected."""
+    proc = Gimp.ImageProcedure.new(plugin, name, Gimp.PDBProcType.PLUGIN, run, None)
+    proc.set_image_types("RGB*, GRAY*")
+    proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                              | Gimp.ProcedureSensitivityMask.DRAWABLES)
+    proc.set_menu_label(menu_label)
+    proc.add_menu_path(MENU)
+    return proc
+
+
 class ArtcloakPlugIn(Gimp.PlugIn):
     def do_set_i18n(self, procname):
         return False
@@ -354,12 +366,7 @@ class ArtcloakPlugIn(Gimp.PlugIn):
 
     def do_create_procedure(self, name):
         if name == PROTECT:
-            proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_protect, None)
-            proc.set_image_types("RGB*, GRAY*")
-            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
-                                      | Gimp.ProcedureSensitivityMask.DRAWABLES)
-            proc.set_menu_label("_Protect from AI training...")
-            proc.add_menu_path(MENU)
+            proc = _layer_procedure(self, name, run_protect, "_Protect from AI training...")
             proc.set_documentation(
                 "Protect the selected layers from AI style mimicry",
                 "Adds a copy of each selected layer, with a barely visible perturbation that moves what "
@@ -371,12 +378,7 @@ class ArtcloakPlugIn(Gimp.PlugIn):
                                          "protection report; the metadata tags set", "", RW)
             proc.add_string_return_value("report-text", "Report text", "The report as shown to users", "", RW)
         elif name == VERIFY:
-            proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run_verify, None)
-            proc.set_image_types("RGB*, GRAY*")
-            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
-                                      | Gimp.ProcedureSensitivityMask.DRAWABLES)
-            proc.set_menu_label("_Verify protection...")
-            proc.add_menu_path(MENU)
+            proc = _layer_procedure(self, name, run_verify, "_Verify protection...")
             proc.set_documentation(
                 "Measure how well a protected layer moves the AI models' view of its original",
                 "Compares two layers of the same size: how far each model's latents moved (clean and after "

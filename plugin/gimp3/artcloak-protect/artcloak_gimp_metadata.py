@@ -1,8 +1,10 @@
 """The "do not train" signal in the image's metadata, so that GIMP's own export writes it.
 
 IPTC PLUS `plus:DataMining` = DMI-PROHIBITED-AIMLTRAINING with `plus:OtherConstraints` free text,
-and W3C TDMRep `tdm:reservation` = 1. Exiv2 knows the PLUS schema; the TDMRep namespace is
-registered here; GIMP's metadata serialisation carries the namespace on to its export plug-ins.
+and W3C TDMRep `tdm:reservation` = 1: the engine's values and notice, read from do_not_train.json
+(artcloak_client.load_do_not_train; the notice has no commas, which GIMP 3.0.4 cuts a Lang Alt
+value at). Exiv2 knows the PLUS schema; the TDMRep namespace is registered here; GIMP's metadata
+serialisation carries the namespace on to its export plug-ins.
 
 GIMP 3.0 links gexiv2 0.10, GIMP 3.2 gexiv2 0.16 (same calls): the one the Gimp typelib loaded is used.
 Found in GIMP 3.0.4: the Gimp typelib does not declare GExiv2.Metadata as Gimp.Metadata's parent, so
@@ -13,6 +15,7 @@ data", default from Preferences > Image Import & Export); the batch procedure tu
 import gi
 
 gi.require_version("Gimp", "3.0")
+import artcloak_client as client  # noqa: E402
 from gi.repository import Gimp  # noqa: E402
 
 GExiv2 = None  # GIMP built without the GExiv2 typelib: no metadata then
@@ -24,21 +27,19 @@ for _version in ("0.16", "0.10"):  # GIMP 3.2 links gexiv2 0.16, GIMP 3.0 0.10 (
     except (ImportError, ValueError):  # not installed, or Gimp loaded the other version
         continue
 
-PLUS_NS = "http://ns.useplus.org/ldf/xmp/1.0/"
-TDM_NS = "http://www.w3.org/ns/tdmrep/"
-DMI_PROHIBITED_AIML = "http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"
-# No commas: GIMP 3.0.4 cuts a Lang Alt value at the first comma on its way to the exporter.
-CONSTRAINTS = ("Protected with artcloak. The rights holder does not allow the use of this image for AI/ML "
-               "training or for text and data mining.")
-TAGS = (
-    ("Xmp.plus.DataMining", DMI_PROHIBITED_AIML),
-    ("Xmp.plus.OtherConstraints", CONSTRAINTS),
-    ("Xmp.tdm.reservation", "1"),
-)
+
+def _tags(signals):
+    """Exiv2's (tag, value) pairs for the engine's `prefix:Name` properties."""
+    return tuple(("Xmp." + prop.replace(":", "."), value) for prop, value in signals["properties"].items())
+
+
+# Read when the plug-in loads, as params.json is: a broken install fails before any image is changed.
+DO_NOT_TRAIN = client.load_do_not_train()
+TAGS = _tags(DO_NOT_TRAIN)
 
 
 def _register():
-    for uri, prefix in ((PLUS_NS, "plus"), (TDM_NS, "tdm")):
+    for prefix, uri in DO_NOT_TRAIN["namespaces"].items():
         try:
             GExiv2.Metadata.try_register_xmp_namespace(uri, prefix)
         except Exception:  # already registered (exiv2 knows "plus"): fine
