@@ -36,7 +36,6 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     Cancelled when `cancel()` returned true (no result is produced then).
     """
     params = params or Params()
-    params.validate()
     report_progress = progress or (lambda f, m: None)
     should_stop = cancel or (lambda: False)
     work = px.split(pixels)
