@@ -40,10 +40,11 @@ from . import presets, shaping, targets, transforms
 class Tuning:
     """Knobs kept in one place for the benchmark's experiments; defaults are the measured choice."""
 
-    objective: str = "mix"  # "target": toward the target's latents; "away": from the clean latents; "mix"
+    objective: str = "mix"  # an OBJECTIVES name: "target" (toward the target's latents), "away" (from the
+    # clean image's latents) or "mix" (both)
     # gradient weights at full, 1/2, 1/4, 1/8 resolution: steps toward coherent signs
     smooth: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    update: str = "local"  # "local" (gradient per 16 px cell), "grad" (whole-image), "adam" or "sign"
+    update: str = "local"  # a STEP_RULES name: "local" (per 16 px cell), "grad" (whole image), "adam", "sign"
     weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
     overrides: dict = field(default_factory=dict)  # Search/Budget field overrides, for experiments
     prune: float = 0.25  # fraction of changed pixels that helped least (or hurt), dropped before the end
@@ -216,8 +217,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
 
     channels = 1 if work.grey else 3
     delta = torch.zeros(1, channels, hw, ww, device=dev, requires_grad=True)
-    m1 = torch.zeros_like(delta)
-    m2 = torch.zeros_like(delta)
+    moments = _Moments(torch.zeros_like(delta), torch.zeros_like(delta))
     quant = work.scale if (at_full and work.source.dtype != np.float32) else 0.0
     steps = search.steps
     # a pool of trainer views (level, crop, flip), cycled in random order; each step draws fresh JPEG,
@@ -226,69 +226,31 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     refs = _References(encs, target_img, x, levels)
     order: list[int] = []
     score = torch.zeros(1, 1, hw, ww, device=dev)  # how much each pixel's change lowered the loss so far
+    rule = STEP_RULES[tuning.update]
     for step in range(steps):
         check_cancel()
-        if tuning.prune and step == steps - search.quant_steps:
+        late = step >= steps - search.quant_steps
+        if step == steps - search.quant_steps:  # the last steps: drop what helped least, then spend
             with torch.no_grad():
-                seen = score != 0
-                sample = score[seen][:: max(1, int(seen.sum()) // 200_000)]
-                cut = torch.quantile(sample, tuning.prune) if sample.numel() else 0.0
-                keep = ((score > cut) | ~seen).float()
-                bmap = bmap * keep
-                delta.mul_(keep)
-        if step == steps - search.quant_steps:  # the last steps work at the size the output will have
-            with torch.no_grad():
+                if tuning.prune:
+                    bmap = _prune(delta, bmap, score, tuning.prune)
                 bmap = _spend(delta, bmap, flat, editable, budget)
-        if not order:
-            order = rng.sample(range(len(pool)), len(pool))
-        index = order.pop()
-        view = transforms.with_degradation(rng, pool[index], robustness)
+        # view -> loss -> step -> projection
+        index, view = _draw(pool, order, rng, robustness)
         xp = x + delta.expand(1, 3, hw, ww)
-        if quant and step >= steps - search.quant_steps:
-            q = torch.round(xp * quant) / quant
-            xp = xp + (q - xp).detach()
-        xp = xp.clamp(0, 1)
-        v = transforms.degrade(_view_of(xp, view, levels), view, gen)
-        loss = 0.0
-        for name in _step_models(encs, step, search.f8_every):
-            z = encs.encode(name, v)
-            zt, z0 = refs.latents(name, index, view)
-            term = 0.0
-            if tuning.objective in ("target", "mix"):
-                term = term + F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
-            if tuning.objective in ("away", "mix"):
-                term = term - F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
-            if name in encs.decoders:
-                win, c0 = refs.copy(name, index, z0, search.copy_window, rng)
-                c1 = encs.decode(name, z[..., win[0], win[1]])
-                term = term - tuning.copy * (F.mse_loss(c1, c0) + 1e-7).log()
-            loss = loss + encs.weights[name] * term
-        if delta.grad is not None:
-            delta.grad = None
+        if quant and late:  # the output's own rounding, straight-through
+            xp = xp + (torch.round(xp * quant) / quant - xp).detach()
+        v = transforms.degrade(_view_of(xp.clamp(0, 1), view, levels), view, gen)
+        loss = _loss(encs, refs, _step_models(encs, step, search.f8_every), v, index, view, tuning,
+                     search.copy_window, rng)
+        delta.grad = None
         loss.backward()
-        lr = search.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         with torch.no_grad():
             if tuning.prune and step >= steps // 3:
                 score.sub_((delta.grad * delta).sum(1, keepdim=True))
             g = _smooth(delta.grad, tuning.smooth) if tuning.smooth else delta.grad
-            if tuning.update == "sign":
-                u = g.sign()
-            else:  # momentum, then one of three normalisations
-                m1.mul_(0.9).add_(g, alpha=0.1)
-                if tuning.update == "grad":  # over the whole image
-                    u = m1 / m1.square().mean().sqrt().clamp_min(1e-30)
-                elif tuning.update == "local":  # per 16 px cell: smooth shape, every region moves
-                    e = _coarse(m1.square().mean(1, keepdim=True), 16)
-                    u = m1 / (e + 1e-3 * e.mean()).sqrt().clamp_min(1e-30)
-                else:  # Adam: per pixel
-                    m2.mul_(0.99).add_(g * g, alpha=0.01)
-                    mh = m1 / (1 - 0.9 ** (step + 1))
-                    vh = m2 / (1 - 0.99 ** (step + 1))
-                    u = mh / (vh.sqrt() + 1e-20)
-            delta.sub_(lr * bmap * u)
-            delta.copy_(shaping.limit_chroma(torch.maximum(torch.minimum(delta, bmap), -bmap), bmap,
-                                             budget.chroma))
-            delta.copy_((x[:, :channels] + delta).clamp(0, 1) - x[:, :channels])  # white stays <= 1
+            delta.sub_(_lr(search.lr, step, steps) * bmap * rule(g, moments, step))
+            _project(delta, x[:, :channels], bmap, budget.chroma)
         progress((step + 1) / steps, f"step {step + 1}/{steps}, loss {float(loss.detach()):.4f}")
     check_cancel()
     with torch.no_grad():
@@ -306,6 +268,107 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
     if not cheap or (f8_every > 0 and step % f8_every == f8_every - 1):
         return encs.names
     return cheap
+
+
+def _draw(pool: list[transforms.View], order: list[int], rng: random.Random,
+          robustness: list[str]) -> tuple[int, transforms.View]:
+    """The next pooled view (the pool is cycled in a fresh random order) with fresh JPEG, noise and
+    blur of its own: the references are encoded once per pooled view."""
+    if not order:
+        order.extend(rng.sample(range(len(pool)), len(pool)))
+    index = order.pop()
+    return index, transforms.with_degradation(rng, pool[index], robustness)
+
+
+# ---- the objective ---------------------------------------------------------------------------------
+
+OBJECTIVES = {"target": (1.0, 0.0), "away": (0.0, 1.0), "mix": (1.0, 1.0)}  # (toward target, from clean)
+
+
+def _loss(encs: _Encoders, refs: _References, names: list[str], v: torch.Tensor, index: int,
+          view: transforms.View, tuning: Tuning, copy_window: float, rng: random.Random) -> torch.Tensor:
+    """One step's loss over the encoders it runs: each one's latents toward the target's and away from
+    the clean image's (relative MSE), and, where a decoder is loaded, the decoded copy away from the
+    clean image's copy (in dB, so it scales itself)."""
+    toward, away = OBJECTIVES[tuning.objective]
+    loss = 0.0
+    for name in names:
+        z = encs.encode(name, v)
+        zt, z0 = refs.latents(name, index, view)
+        term = 0.0
+        if toward:
+            term = term + toward * F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
+        if away:
+            term = term - away * F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+        if name in encs.decoders:
+            win, c0 = refs.copy(name, index, z0, copy_window, rng)
+            c1 = encs.decode(name, z[..., win[0], win[1]])
+            term = term - tuning.copy * (F.mse_loss(c1, c0) + 1e-7).log()
+        loss = loss + encs.weights[name] * term
+    return loss
+
+
+# ---- step rules: the gradient (smoothed) -> a change per pixel, before the budget map scales it ----
+
+@dataclass
+class _Moments:
+    first: torch.Tensor
+    second: torch.Tensor
+
+
+def _rule_sign(g: torch.Tensor, m: _Moments, step: int) -> torch.Tensor:
+    """PGD's sign step: every pixel moves by its full allowance (scores like plain noise)."""
+    return g.sign()
+
+
+def _rule_grad(g: torch.Tensor, m: _Moments, step: int) -> torch.Tensor:
+    """Momentum, normalised over the whole image."""
+    m.first.mul_(0.9).add_(g, alpha=0.1)
+    return m.first / m.first.square().mean().sqrt().clamp_min(1e-30)
+
+
+def _rule_local(g: torch.Tensor, m: _Moments, step: int) -> torch.Tensor:
+    """Momentum, normalised per 16 px cell: the gradient's own shape, and every region moves."""
+    m.first.mul_(0.9).add_(g, alpha=0.1)
+    e = _coarse(m.first.square().mean(1, keepdim=True), 16)
+    return m.first / (e + 1e-3 * e.mean()).sqrt().clamp_min(1e-30)
+
+
+def _rule_adam(g: torch.Tensor, m: _Moments, step: int) -> torch.Tensor:
+    """Adam: normalised per pixel (a random-looking sign pattern)."""
+    m.first.mul_(0.9).add_(g, alpha=0.1)
+    m.second.mul_(0.99).add_(g * g, alpha=0.01)
+    mh = m.first / (1 - 0.9 ** (step + 1))
+    vh = m.second / (1 - 0.99 ** (step + 1))
+    return mh / (vh.sqrt() + 1e-20)
+
+
+STEP_RULES = {"local": _rule_local, "grad": _rule_grad, "adam": _rule_adam, "sign": _rule_sign}
+
+
+def _lr(base: float, step: int, steps: int) -> float:
+    """Cosine schedule from `base` down to 5% of it."""
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+
+
+# ---- projection and spending -----------------------------------------------------------------------
+
+def _project(delta: torch.Tensor, x: torch.Tensor, bmap: torch.Tensor, chroma: float) -> None:
+    """Back into the budget, in place: each pixel within its allowance, colour within the chroma share,
+    and x + delta within [0, 1] (pure white only darker: what the output would clip is never kept)."""
+    delta.copy_(shaping.limit_chroma(torch.maximum(torch.minimum(delta, bmap), -bmap), bmap, chroma))
+    delta.copy_((x + delta).clamp(0, 1) - x)
+
+
+def _prune(delta: torch.Tensor, bmap: torch.Tensor, score: torch.Tensor, frac: float) -> torch.Tensor:
+    """Drop (in place) the `frac` of changed pixels that lowered the loss least or raised it; return the
+    map with them removed: per unit of visible change, the rest moves the latents further."""
+    seen = score != 0
+    sample = score[seen][:: max(1, int(seen.sum()) // 200_000)]
+    cut = torch.quantile(sample, frac) if sample.numel() else 0.0
+    keep = ((score > cut) | ~seen).float()
+    delta.mul_(keep)
+    return bmap * keep
 
 
 def _spend(delta: torch.Tensor, bmap: torch.Tensor, flat: torch.Tensor, editable: torch.Tensor,
