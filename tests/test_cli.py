@@ -106,7 +106,7 @@ def test_summary_line_says_what_a_model_would_learn(batch):
     head = rec["report"]["headline"]
     assert head["model"] == "taef2" and head["view"] == "train512"
     assert head["copy_psnr"] == rec["report"]["models"]["taef2"]["after.train512.copy_psnr"]
-    line = cli._summary_line(rec)
+    line = cli.protect.summary_line(rec)
     assert (f"A model trained on this image would reproduce it with a change of {head['copy_psnr']:.1f} dB "
             f"PSNR (lower = stronger); you see {head['psnr']:.1f} dB.") in line
     assert "than random noise of the same visibility" in line

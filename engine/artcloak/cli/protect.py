@@ -1,0 +1,193 @@
+"""`artcloak protect IN... (-o OUT | --out-dir DIR)`: protect image files, each into its own format."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ArtcloakError, InputError, ModelError, kind_of
+from ..measure import report_text
+from ..params import Params
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Bar,
+    UsageError,
+    add_param_options,
+    emit,
+    hint,
+    params_from,
+    print_error,
+)
+
+OUT_FORMATS = {"keep": None, "png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("protect", help="protect image files",
+                       description="Protect image files. Each output keeps its input's format "
+                       "(PNG stays PNG, "
+                       "16-bit stays 16-bit) unless --format says otherwise; one bad file is reported and "
+                       "skipped. Exit code 0: all done, 1: some failed, 2: bad usage.")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="image files (PNG, JPEG, WebP, TIFF)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", metavar="OUT", help="output file (one input only)")
+    out.add_argument("--out-dir", metavar="DIR", help="folder for the outputs (same file names)")
+    p.add_argument("--format", choices=list(OUT_FORMATS), default="keep",
+                   help="output format (default: keep each input's, or as the -o name says)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per file (one per line), no bar")
+    p.add_argument("--no-metadata", action="store_true", help="do not add the 'do not train' XMP metadata")
+    p.add_argument("--notice", metavar="TEXT",
+                   help="the free-text 'do not train' notice written into the XMP")
+    add_param_options(p)
+    p.set_defaults(func=run)
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    inputs = [Path(p) for p in args.inputs]
+    if (args.output is None) == (args.out_dir is None):
+        raise UsageError("give either -o OUT (one input) or --out-dir DIR")
+    fmt = OUT_FORMATS[args.format]
+    if args.output is not None:
+        if len(inputs) != 1:
+            raise UsageError(f"-o names one output file but {len(inputs)} inputs were given; use --out-dir")
+        out = Path(args.output)
+        if out.is_dir():
+            raise UsageError(f"{out} is a folder; use --out-dir {out}")
+        from ..files.imageio import FORMATS
+
+        if fmt is None and out.suffix.lower() not in FORMATS:
+            raise UsageError(f"cannot tell the format from {out.name!r}; "
+                             "end it with .png, .jpg, .webp or .tif")
+        return [(inputs[0], out)]
+    from ..files.imageio import EXTENSION
+
+    folder = Path(args.out_dir)
+    pairs = []
+    for src in inputs:
+        name = src.name if fmt is None else src.stem + EXTENSION[fmt]
+        pairs.append((src, folder / name))
+    return pairs
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_train: bool,
+                 notice: str | None, progress: Bar) -> dict:
+    """Protect one file into `dst` (atomically); returns the per-file record."""
+
+    from .. import pixels as px
+    from ..files import imageio, metadata
+    from ..measure import metrics
+    from ..protect import protect
+
+    t0 = time.time()
+    if _same_file(src, dst):
+        raise InputError(f"{dst} is the input file itself; artcloak never overwrites its input",
+                         "Choose another output name or folder.")
+    pixels, info = imageio.read(src)
+    out_fmt = fmt or imageio.format_for(dst, info.format)
+    if out_fmt not in imageio.EXTENSION:
+        raise InputError(f"{src.name}: writing {out_fmt} files is not supported",
+                         "Use --format png (or name the output .png).")
+    if out_fmt == "JPEG" and pixels.shape[2] in (2, 4):
+        raise InputError(f"{src.name} has an alpha channel and JPEG has none",
+                         "Write it as PNG or WebP (--format png).")
+    if not os.access(dst.parent if dst.parent != Path("") else Path("."), os.W_OK):
+        raise InputError(f"cannot write into {dst.parent}", "Check that the folder exists and is writable.")
+    result = protect(pixels, params, progress)
+    progress(0.97, "writing")
+    notes = info.notes + imageio.write(dst, result.pixels, info, out_fmt, do_not_train, notice)
+    record: dict = {"input": str(src), "output": str(dst), "ok": True, "format": out_fmt, "notes": notes,
+                    "metadata": {"do_not_train": do_not_train}, "report": result.report}
+    # the file as it will be read back: its pixels (for a lossy format) and the metadata it really carries
+    # (an old Pillow, say, writes a JPEG without the XMP it was handed)
+    written, written_info = imageio.read(dst)
+    if not imageio.is_exact(out_fmt, result.pixels, info):
+        # a lossy format (or fewer bits): measure what the written file keeps
+        progress(0.98, "measuring the written file")
+        models = result.report.get("models_used") or list(result.report.get("models", {}))
+        record["as_written"] = metrics.measure(px.to_float_rgb(pixels), px.to_float_rgb(written), models,
+                                               seed=params.seed, transforms={}, lpips=False)
+    record["metadata"] = metadata.read_do_not_train(written_info.xmp)
+    if do_not_train and not record["metadata"]["do_not_train"]:
+        record["notes"].append(f"the 'do not train' metadata is missing from the written {out_fmt} file "
+                               "(this Pillow cannot write it there; the engine needs Pillow 11 or newer)")
+    record["seconds"] = round(time.time() - t0, 2)
+    return record
+
+
+def summary_line(rec: dict) -> str:
+    """What is printed per protected file: where it went and how long it took, then the report in
+    words (the report's "text": the same as the GIMP message), what the written file keeps when its
+    format loses some of it, and the notes."""
+    lines = [f"{rec['input']} -> {rec['output']}  ({rec['seconds']:.0f} s)"]
+    lines += ["    " + line for line in report_text.text_of(rec["report"]).splitlines()]
+    if "as_written" in rec:
+        lines.append(f"    as written ({rec['format']}):")
+        lines += ["      " + line for line in report_text.text_of(rec["as_written"]).splitlines()]
+    lines += [f"    note: {note}" for note in rec.get("notes", [])]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`artcloak protect`: each input in turn; one bad file is reported and the batch goes on."""
+    params = params_from(args)
+    pairs = _outputs(args)
+    fmt = OUT_FORMATS[args.format]
+    tty = sys.stderr.isatty() and not args.json
+    seen: dict[Path, Path] = {}
+    failed = 0
+    if args.out_dir is not None:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    for i, (src, dst) in enumerate(pairs):
+        bar = Bar(tty, f"[{i + 1}/{len(pairs)}] {src.name}")
+        try:
+            key = dst.resolve()
+            if key in seen:
+                raise InputError(f"{dst} would overwrite the result of {seen[key]} (same file name)",
+                                 "Protect files with the same name into different folders.")
+            seen[key] = src
+            rec = protect_file(src, dst, params, fmt, not args.no_metadata, args.notice, bar)
+            bar.close()
+            if args.json:
+                emit(rec)
+            else:
+                print(summary_line(rec), flush=True)
+        except KeyboardInterrupt:
+            bar.close()
+            print("interrupted; finished files are kept", file=sys.stderr)
+            return 130
+        except (ArtcloakError, MemoryError, Exception) as e:  # one bad file must not stop the batch
+            bar.close()
+            failed += 1
+            msg = str(e) or type(e).__name__
+            msg = msg[len(src.name) + 2:] if msg.startswith(src.name + ": ") else msg
+            rec = {"input": str(src), "output": str(dst), "ok": False, "error": msg,
+                   "hint": hint(e), "kind": kind_of(e)}
+            if rec["kind"] == "internal":
+                rec["error"] = f"{type(e).__name__}: {e}"
+            if args.json:
+                emit(rec)
+            else:
+                print_error(f"{src}: {rec['error']}", rec["hint"])
+            if isinstance(e, ModelError):  # every other file would fail the same way
+                for src2, dst2 in pairs[i + 1:]:
+                    failed += 1
+                    rest = dict(rec, input=str(src2), output=str(dst2))
+                    if args.json:
+                        emit(rest)
+                    else:
+                        print(f"artcloak: {src2}: skipped (no models)", file=sys.stderr)
+                break
+    if not args.json and len(pairs) > 1:
+        print(f"{len(pairs) - failed} of {len(pairs)} files protected", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
