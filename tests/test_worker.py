@@ -158,7 +158,7 @@ def test_cli_and_worker_share_the_error_kinds(tmp_path, monkeypatch, capsys):
     def oom(*a, **k):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 GB")
 
-    monkeypatch.setattr(cli, "protect_file", oom)
+    monkeypatch.setattr(cli.protect, "protect_file", oom)
     assert cli.main(["protect", str(src), "-o", str(tmp_path / "out.png"), "--json"]) == 1
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rec["kind"] == "memory" and "smaller image" in rec["hint"]
