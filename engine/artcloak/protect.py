@@ -136,25 +136,27 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
             passed, best = scale, out
             if failed is None or over >= FIT_CLOSE or failed - passed < FIT_TOLERANCE:
                 break
-            step = (passed + failed) / 2 - scale
         else:
             failed = scale
             tried.append((scale, np.log(over)))
-            if passed is not None:
-                step = (passed + failed) / 2 - scale
-            else:
-                slope = 1.0
-                if len(tried) > 1:
-                    (s0, o0), (s1, o1) = tried[-2:]
-                    if s1 != s0 and o1 != o0:
-                        slope = (o1 - o0) / (s1 - s0)
-                step = float(np.clip(-(np.log(over) + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
+        step = (passed + failed) / 2 - scale if passed is not None else _slope_step(tried)
         scale += step
         s_tex, s_flat = s_tex * np.exp(step), s_flat * np.exp(step)
         out = output(s_tex, s_flat)
     if best is not None:
         out = best
     return out
+
+
+def _slope_step(tried: list[tuple[float, float]]) -> float:
+    """The next log-scale step after SSIM/LPIPS misses (log scale, log over-ratio), none passing yet:
+    along the slope the last two misses measured (1 until there are two), at most x0.6 per step."""
+    slope = 1.0
+    if len(tried) > 1:
+        (s0, o0), (s1, o1) = tried[-2:]
+        if s1 != s0 and o1 != o0:
+            slope = (o1 - o0) / (s1 - s0)
+    return float(np.clip(-(tried[-1][1] + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
 
 
 def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpips: bool) -> float:
