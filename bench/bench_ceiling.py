@@ -23,6 +23,7 @@ import math
 import random
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +34,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 OTHER_SIDES = (512, 640, 768, 1024)
-
-
-def trainer_view(short: int):
-    """Short side `short`, centre crop 512, JPEG 88: train512's recipe at another bucket size."""
-    from artcloak.measure import metrics
-
-    def view(im: np.ndarray) -> np.ndarray:
-        r = metrics.resize_short(im, short)
-        h, w = r.shape[:2]
-        t, left = (h - 512) // 2, (w - 512) // 2
-        return metrics.jpeg(r[t: t + 512, left: left + 512], 88)
-
-    return metrics.whole(view)
 
 
 def _view(img: torch.Tensor, g: tuple) -> torch.Tensor:
@@ -134,7 +122,7 @@ def main() -> None:
         np.save(args.save, px.to_hwc(d))
     out = fit_to_budget(work, px.to_hwc(d), budget)
     views = {"train512": metrics.TRANSFORMS["train512"],
-             **{f"short{s}": trainer_view(s) for s in OTHER_SIDES},
+             **{f"short{s}": metrics.whole(partial(metrics.train_view, short=s)) for s in OTHER_SIDES},
              "noise_train512": metrics.whole(lambda im: metrics.train_view(verify.gaussian_noise(im, 0.05)))}
     rep = metrics.measure(work.rgb, px.to_float_rgb(out), ["taef2"], seed=args.seed, transforms=views,
                           lpips=True, side=4096, copy_views=tuple(views))

@@ -75,15 +75,16 @@ def whole(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.n
 TRAIN_SHORT, TRAIN_CROP, TRAIN_JPEG = 576, 512, 88
 
 
-def train_view(img: np.ndarray) -> np.ndarray:
+def train_view(img: np.ndarray, short: int = TRAIN_SHORT) -> np.ndarray:
     """The `train512` trainer view (see the module docstring): short side resized to 576 px, centre
-    crop 512 x 512, JPEG quality 88. Always TRAIN_CROP x TRAIN_CROP x 3."""
+    crop 512 x 512, JPEG quality 88. Always TRAIN_CROP x TRAIN_CROP x 3. `short` (>= TRAIN_CROP):
+    the same recipe at another bucket size, for benchmarks."""
     h, w = img.shape[:2]
     if h > 2 * w:  # only the centre is ever used: cut to 2:1 first (bounded memory)
         img = img[(h - 2 * w) // 2:][: 2 * w]
     elif w > 2 * h:
         img = img[:, (w - 2 * h) // 2:][:, : 2 * h]
-    im = resize_short(img, TRAIN_SHORT)
+    im = resize_short(img, short)
     h, w = im.shape[:2]
     top, left = (h - TRAIN_CROP) // 2, (w - TRAIN_CROP) // 2
     return jpeg(im[top: top + TRAIN_CROP, left: left + TRAIN_CROP], TRAIN_JPEG)
