@@ -61,7 +61,8 @@ OURS = {_tag(prop) for prop in DO_NOT_TRAIN}
 def shared() -> dict:
     """What the plug-ins need to write the same signals (plugin/common/do_not_train.json):
     the namespaces of the properties' prefixes, and each property's value."""
-    return {"namespaces": {"plus": NS_PLUS, "tdm": NS_TDM}, "properties": dict(DO_NOT_TRAIN)}
+    prefixes = dict.fromkeys(prop.split(":")[0] for prop in DO_NOT_TRAIN)
+    return {"namespaces": {p: PREFIXES[p] for p in prefixes}, "properties": dict(DO_NOT_TRAIN)}
 
 
 def _strip_packet(xmp: str) -> str:
