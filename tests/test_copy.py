@@ -43,7 +43,7 @@ def structured(models_dir):
     chosen = {n: metrics.TRANSFORMS[n] for n in ("train512", "jpeg75")}
     figs = metrics.model_figures("taef2", img, prot, chosen)
     report = {"perceptual": metrics.perceptual(img, prot), "models": {"taef2": figs}}
-    report["headline"] = metrics.headline(report)
+    report["headline"] = report_text.headline(report)
     return img, prot, report
 
 

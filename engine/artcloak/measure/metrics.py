@@ -30,6 +30,7 @@ from PIL import Image
 from .. import filters
 from .. import pixels as px
 from ..models import runners
+from .report_text import HEADLINE_VIEW, headline, render
 
 EVAL_SIDE = 256  # protect's report: the views other than train512 (a few seconds per model)
 
@@ -94,7 +95,6 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "train512": whole(train_view),
     "jpeg75": local(lambda im: jpeg(im, 75)),
 }  # protect's report (time-bound); verify's SUITE adds resize512 and the rest
-HEADLINE_VIEW = "train512"  # the view the reports' headline copy_psnr is taken after
 REPORT_COPY_VIEWS = (HEADLINE_VIEW,)  # where protect's report runs the decoders (time)
 
 
@@ -317,36 +317,17 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     return out
 
 
-def headline(report: dict, view: str = HEADLINE_VIEW) -> dict | None:
-    """The reports' headline: the copy_psnr (and copy_over_noise) of the first model with a decoder
-    after `view` (the clean view when the report lacks it), next to the PSNR a person sees.
-    None when no model has a decoder."""
-    for name, figs in (report.get("models") or {}).items():
-        if not any(k.endswith("copy_psnr") for k in figs):
-            continue
-        seen = view if f"after.{view}.copy_psnr" in figs else "clean"
-        if seen == "clean" and "copy_psnr" not in figs:
-            seen = next(k for k in figs if k.endswith(".copy_psnr"))[len("after."):-len(".copy_psnr")]
-        prefix = "" if seen == "clean" else f"after.{seen}."
-        return {"model": name, "view": seen, "copy_psnr": figs[prefix + "copy_psnr"],
-                "copy_over_noise": figs.get(prefix + "copy_over_noise"),
-                "psnr": (report.get("perceptual") or {}).get("psnr")}
-    return None
-
-
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None) -> dict:
     """The protection report of docs/CONTRACTS.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
-    metrics.headline(), "text": the report in words (report_text.render)}.
+    report_text.headline(), "text": the report in words (report_text.render)}.
 
     Sized for protect()'s report: model figures on a view of at most `side` px, train512 on its
     whole 512 px crop (taef2's encoder and decoder there are most of the cost: ~7 s of ~9 s on a
     2-core CPU; protect passes REPORT_COPY_VIEWS to decode only there), no LPIPS unless asked
     (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image up to that
     size) and lpips=True; `artcloak verify` uses side 512."""
-
-    from . import report_text
 
     noisy = twin(orig, change(orig, prot), seed)  # one twin for every model
     report: dict = {
@@ -356,5 +337,5 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
         "eval_side": side,
     }
     report["headline"] = headline(report)
-    report["text"] = report_text.render(report)
+    report["text"] = render(report)
     return report

@@ -5,7 +5,7 @@
 `table` gives `artcloak verify`'s detailed table of the same figures.
 
 The headline is what a model trained on the image would learn: the PSNR of the decoder's copy of the
-protected image against its copy of the original after the trainer view (metrics.headline), next to
+protected image against its copy of the original after the trainer view (headline below), next to
 the PSNR a person sees.
 """
 # %-formatting: the format strings are data in the tables below
@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+HEADLINE_VIEW = "train512"  # the view the reports' headline copy_psnr is taken after
 VIEW_WORDS = {"train512": "after a trainer's resize, 512 px crop and JPEG"}
 
 
@@ -46,12 +47,27 @@ def _wrap(items: list[str], indent: str, width: int = 88) -> list[str]:
     return lines
 
 
+def headline(report: dict, view: str = HEADLINE_VIEW) -> dict | None:
+    """The reports' headline: the copy_psnr (and copy_over_noise) of the first model with a decoder
+    after `view` (the clean view when the report lacks it), next to the PSNR a person sees.
+    None when no model has a decoder."""
+    for name, figs in (report.get("models") or {}).items():
+        if not any(k.endswith("copy_psnr") for k in figs):
+            continue
+        seen = view if f"after.{view}.copy_psnr" in figs else "clean"
+        if seen == "clean" and "copy_psnr" not in figs:
+            seen = next(k for k in figs if k.endswith(".copy_psnr"))[len("after."):-len(".copy_psnr")]
+        prefix = "" if seen == "clean" else f"after.{seen}."
+        return {"model": name, "view": seen, "copy_psnr": figs[prefix + "copy_psnr"],
+                "copy_over_noise": figs.get(prefix + "copy_over_noise"),
+                "psnr": (report.get("perceptual") or {}).get("psnr")}
+    return None
+
+
 def headline_lines(report: dict) -> list[str]:
     """Two lines for an artist: how much a model trained on the image would change it (copy_psnr
     after the trainer view, lower = stronger) against what a person sees; then which model and
     view, and what that is against random noise of the same visibility. [] without a decoder."""
-    from .metrics import headline
-
     h = report.get("headline") or headline(report)
     if not h:
         return []

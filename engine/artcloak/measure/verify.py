@@ -92,7 +92,7 @@ def _skip_upscales(img: np.ndarray, names: list[str]) -> list[str]:
 def summary(models: dict[str, dict]) -> dict:
     """Per model: the weakest noise_ratio over all views and where, and a one-word verdict; for a
     model with a decoder also the headline `copy_psnr` and `copy_over_noise` after the trainer view
-    (metrics.HEADLINE_VIEW, else clean) and that view's name."""
+    (report_text.HEADLINE_VIEW, else clean) and that view's name."""
     out = {}
     for name, figs in models.items():
         ratios = {("clean" if k == "noise_ratio" else k[len("after."): -len(".noise_ratio")]): v
@@ -101,7 +101,7 @@ def summary(models: dict[str, dict]) -> dict:
         r = ratios[worst]
         verdict = "strong" if r >= 2 else "moderate" if r >= 1.4 else "weak" if r >= 1.1 else "none"
         out[name] = {"weakest_view": worst, "weakest_noise_ratio": r, "verdict": verdict}
-        head = metrics.headline({"models": {name: figs}})
+        head = report_text.headline({"models": {name: figs}})
         if head is not None:
             out[name].update(copy_view=head["view"], copy_psnr=head["copy_psnr"],
                              copy_over_noise=head["copy_over_noise"])
@@ -135,7 +135,7 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
                                                        noisy=noisy)
         done += weight
     report["summary"] = summary(report["models"])
-    report["headline"] = metrics.headline(report)  # the first decoder model's copy after train512
+    report["headline"] = report_text.headline(report)  # the first decoder model's copy after train512
     report["models_used"] = used
     report["transforms"] = {n: SUITE[n][0] for n in names}
     report["eval_side"] = side
