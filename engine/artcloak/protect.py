@@ -11,7 +11,7 @@ from . import runtime
 from .cloak import presets, shaping
 from .cloak.optimize import optimize
 from .errors import Cancelled
-from .measure import metrics
+from .measure import metrics, report_text
 from .models import resolve_models
 from .params import Params
 
@@ -58,6 +58,7 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     report["models_used"] = models
     report["runtime"] = runtime.choose().to_dict()
     report["params"] = params.to_dict()
+    report["text"] = report_text.render(report)  # with what ran, now that the report says it
     report_progress(1.0, "done")
     return Result(out, report)
 

@@ -159,7 +159,21 @@ def render(report: dict) -> str:
             if p.get(key) is not None:
                 bits.append(text % p[key])
         lines.append("Visible cost: " + ", ".join(bits))
+    lines += _run_lines(report)
     return "\n".join(lines) if lines else "No report."
+
+
+def _run_lines(report: dict) -> list[str]:
+    """What a protection ran: the models it attacked, and where and in which precision (and why)."""
+    lines = []
+    if report.get("models_used"):
+        lines.append("Attacked: %s; measured: %s." % (", ".join(report["models_used"]),
+                                                     ", ".join(sorted(report.get("models") or {})) or "none"))
+    rt = report.get("runtime")
+    if rt:
+        lines.append("Ran on %s, precision %s, %s threads (%s)." % (rt.get("device"), rt.get("precision"),
+                                                                     rt.get("threads"), rt.get("reason")))
+    return lines
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
