@@ -151,3 +151,28 @@ def test_figure_shows_both_copies_at_one_to_one(structured, models_dir):
     assert "copy of the original" in l0 and f"copy of the protected: {copy:.1f} dB" in l1
     assert c0.shape == c1.shape == (512, 512, 3)  # the trainer's whole crop, 1:1
     assert abs(metrics.psnr(c0, c1) - copy) < 0.01
+
+
+def test_the_report_costs_the_same_however_many_families_are_installed():
+    """The primary family (taef2) first, at full size; the others share a fixed pixel budget, so six
+    families cost the report about what two do."""
+    two = metrics.report_sides(["taef2", "taesana"], 256, 512)
+    six = metrics.report_sides(["taesd", "taesdxl", "taesd3", "taef1", "taef2", "taesana"], 256, 512)
+    assert list(two)[0] == list(six)[0] == "taef2" and two["taef2"] == six["taef2"] == (256, None)
+
+    def secondary_pixels(sides):
+        return sum(s * s + w * w for m, (s, w) in sides.items() if m != "taef2")
+
+    assert secondary_pixels(six) <= 1.05 * secondary_pixels(two) and six["taesd"][1] < 512
+    fast = metrics.report_sides(["taef2", "taesana"], 256, 256)
+    assert fast["taef2"] == (256, 256)
+
+
+def test_a_windowed_headline_says_so(structured):
+    img, prot, _ = structured
+    report = metrics.measure(img, prot, ["taesana", "taef2"], copy_views=("train512",), copy_side=256)
+    assert list(report["models"]) == ["taef2", "taesana"] and report["headline"]["window"] == 256
+    assert "256 px window of the trainer's 512 px crop" in report["text"]
+    assert "measured on" in report["text"]
+    whole = metrics.measure(img, prot, ["taef2"], copy_views=("train512",))
+    assert whole["headline"]["window"] == 512 and "window of the trainer" not in whole["text"]

@@ -132,7 +132,28 @@ def test_cheap_steps_run_the_f32_encoders_alone():
     assert all(_step_models(both, s, 1) == ["taef2", "taesana"] for s in range(4))
     only_f8 = SimpleNamespace(names=["taef2"], factor={"taef2": 8})  # nothing cheaper: every step runs it
     assert all(_step_models(only_f8, s, 0) == ["taef2"] for s in range(4))
-    assert presets.QUALITY["fast"].f8_every > presets.QUALITY["default"].f8_every > 0
+    assert presets.QUALITY["fast"].f8_every == 0 < presets.QUALITY["default"].f8_every  # fast: taesana alone
+
+
+def test_more_families_cycle_instead_of_adding_cost():
+    """Six families installed: every step still runs one f8 encoder at most (the cost of two
+    families), the primary (taef2) every other f8 step and each other f8 family in turn."""
+    from types import SimpleNamespace
+
+    from artcloak.cloak.optimize import _step_models
+
+    names = ["taesd", "taesdxl", "taesd3", "taef1", "taef2", "taesana"]
+    six = SimpleNamespace(names=names, factor={n: 32 if n == "taesana" else 8 for n in names})
+    runs = [_step_models(six, s, 1) for s in range(16)]
+    assert all(len(r) == 2 and r[-1] == "taesana" for r in runs)
+    f8 = [r[0] for r in runs]
+    assert f8[::2] == ["taef2"] * 8
+    assert f8[1::2] == ["taesd", "taesdxl", "taesd3", "taef1"] * 2
+    every_other = [_step_models(six, s, 2) for s in range(8)]
+    assert [len(r) for r in every_other] == [1, 2] * 4 and [r[0] for r in every_other[1::2]] == [
+        "taef2", "taesd", "taef2", "taesdxl"]
+    no_f32 = SimpleNamespace(names=names[:5], factor=dict.fromkeys(names[:5], 8))
+    assert [_step_models(no_f32, s, 0) for s in range(4)] == [["taef2"], ["taesd"], ["taef2"], ["taesdxl"]]
 
 
 def test_presets_are_resolved_in_one_place():

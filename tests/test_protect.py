@@ -93,14 +93,16 @@ def test_same_seed_same_output():
 
 @pytest.mark.slow
 def test_real_effect_survives_jpeg():
-    """A 256 px photo, fast preset: the latents move far more than random-sign noise of the same size."""
+    """A 256 px photo, fast preset: the attacked encoder's (taesana) latents move far more than
+    random-sign noise of the same size, and taef2 (which fast reaches by transfer) changes its copy
+    and its latents more than that noise does."""
     from skimage import data
 
     img = np.ascontiguousarray(data.astronaut()[::2, ::2])  # 256 x 256
     res = protect(img, FAST)
     f2 = res.report["models"]["taef2"]
-    assert f2["after.jpeg75.noise_ratio"] > 1.3, f2
-    assert f2["noise_ratio"] > 1.5, f2
+    assert f2["after.train512.copy_over_noise"] > 2.0, f2
+    assert f2["after.jpeg75.noise_ratio"] > 1.15 and f2["noise_ratio"] > 1.3, f2
     assert res.report["models"]["taesana"]["noise_ratio"] > 1.5
     p = res.report["perceptual"]
     assert p["psnr"] >= 33 and p["flat_change"] <= 1.0, p

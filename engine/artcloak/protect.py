@@ -53,8 +53,8 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     out = fit_to_budget(work, delta, budget)
     check_cancel()
     report_progress(0.92, "measuring the protection")
-    report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed,
-                             copy_views=metrics.REPORT_COPY_VIEWS)
+    report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
+                             copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window)
     report["models_used"] = models
     report["runtime"] = runtime.choose().to_dict()
     report["params"] = params.to_dict()

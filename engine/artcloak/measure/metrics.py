@@ -30,9 +30,13 @@ from PIL import Image
 from .. import filters
 from .. import pixels as px
 from ..models import runners
-from .report_text import HEADLINE_VIEW, headline, render
+from ..models.registry import PRIMARY
+from .report_text import HEADLINE_VIEW, TRAIN_CROP_SIDE, headline, render
 
 EVAL_SIDE = 256  # protect's report: the views other than train512 (a few seconds per model)
+# protect's report: the families other than the primary share this many pixels per view (report_sides)
+SECONDARY_PIXELS = 2 * 192 * 192
+SECONDARY_MIN = 96
 
 
 # ---- transforms a trainer or platform applies (real, not differentiable) -------------------------
@@ -73,7 +77,7 @@ def whole(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.n
     return fn
 
 
-TRAIN_SHORT, TRAIN_CROP, TRAIN_JPEG = 576, 512, 88
+TRAIN_SHORT, TRAIN_CROP, TRAIN_JPEG = 576, TRAIN_CROP_SIDE, 88
 
 
 def train_view(img: np.ndarray, short: int = TRAIN_SHORT) -> np.ndarray:
@@ -251,12 +255,15 @@ def _norm(a: np.ndarray) -> float:
     return float(np.sqrt(np.sum(a.astype(np.float64) ** 2)))
 
 
-def views_of(transforms: dict[str, Callable] | None, side: int = EVAL_SIDE) -> dict[str, Callable]:
-    """Key prefix -> view function: "" for the clean view, "after.<name>." for each transform."""
+def views_of(transforms: dict[str, Callable] | None, side: int = EVAL_SIDE,
+             whole_side: int | None = None) -> dict[str, Callable]:
+    """Key prefix -> view function: "" for the clean view, "after.<name>." for each transform (the
+    ones measured whole cut to a centre window of `whole_side` when given)."""
     views: dict[str, Callable] = {"": lambda im: eval_view(im, side)}
     for tname, fn in (transforms if transforms is not None else TRANSFORMS).items():
         if getattr(fn, "whole", False):
-            views[f"after.{tname}."] = fn
+            views[f"after.{tname}."] = fn if whole_side is None else (
+                lambda im, fn=fn: eval_view(fn(im), whole_side))
         elif getattr(fn, "local", False):
             views[f"after.{tname}."] = lambda im, fn=fn: fn(eval_view(im, side))
         else:
@@ -282,20 +289,21 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
                   seed: int = 0, side: int = EVAL_SIDE, backend: str = "onnxruntime",
                   on_view: Callable[[int, int], None] | None = None,
                   copy_views: tuple[str, ...] | None = None,
-                  noisy: np.ndarray | None = None) -> dict[str, float]:
+                  noisy: np.ndarray | None = None, whole_side: int | None = None) -> dict[str, float]:
     """latent_shift and noise_ratio for one model, plus amplification, copy_psnr and copy_over_noise
     where a decoder exists; clean and after each transform (keys `after.<name>.<figure>`).
     Transforms must be deterministic (the same noise for every image they see), so that
     T(x') - T(x) is the perturbation's effect alone. `copy_views` ("clean" and transform names)
     limits the decoder's figures to those views (None: every view). `noisy`: the random-sign twin,
-    when the caller measures several models (twin(orig, change(orig, prot), seed))."""
+    when the caller measures several models (twin(orig, change(orig, prot), seed)). `whole_side`: cut
+    the views measured whole (train512) to their centre window of this side (None: whole)."""
     net = runners.nets(name, backend)
     delta = change(orig, prot)
     rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
     if noisy is None:
         noisy = twin(orig, delta, seed)
     out: dict[str, float] = {}
-    views = views_of(transforms, side)
+    views = views_of(transforms, side, whole_side)
     for i, (prefix, view) in enumerate(views.items()):
         if on_view is not None:
             on_view(i, len(views))
@@ -317,24 +325,39 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     return out
 
 
+def report_sides(models: list[str], side: int, copy_side: int) -> dict[str, tuple[int, int | None]]:
+    """Each model's (evaluation side, side of the trainer view's window) in protect's report, primary
+    first: the primary family (registry.PRIMARY, the headline) at `side` with its trainer view's copy
+    on `copy_side` (its whole crop at TRAIN_CROP); the others share SECONDARY_PIXELS between them, so
+    the report costs the same however many families are installed."""
+    first = PRIMARY if PRIMARY in models else (models[0] if models else None)
+    rest = [m for m in models if m != first]
+    small = max(SECONDARY_MIN, int(np.sqrt(SECONDARY_PIXELS / max(1, len(rest)))) // 32 * 32)
+    sides = {} if first is None else {first: (side, None if copy_side >= TRAIN_CROP else copy_side)}
+    sides.update({m: (min(side, small), min(small, copy_side)) for m in rest})
+    return sides
+
+
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
-            side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None) -> dict:
+            side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None,
+            copy_side: int = TRAIN_CROP) -> dict:
     """The protection report of docs/CONTRACTS.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     report_text.headline(), "text": the report in words (report_text.render)}.
 
-    Sized for protect()'s report: model figures on a view of at most `side` px, train512 on its
-    whole 512 px crop (taef2's encoder and decoder there are most of the cost: ~7 s of ~9 s on a
-    2-core CPU; protect passes REPORT_COPY_VIEWS to decode only there), no LPIPS unless asked
-    (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image up to that
-    size) and lpips=True; `artcloak verify` uses side 512."""
-
+    Sized for protect()'s report (report_sides): the primary model's figures on a view of at most
+    `side` px and train512 on its whole 512 px crop (or a `copy_side` window of it: fast's report),
+    the other installed families on small windows, so the cost does not grow with them; no LPIPS
+    unless asked (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image
+    up to that size) and lpips=True; `artcloak verify` measures every model at side 512."""
     noisy = twin(orig, change(orig, prot), seed)  # one twin for every model
+    sides = report_sides(models, side, copy_side)
     report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
-        "models": {m: model_figures(m, orig, prot, transforms, seed, side, copy_views=copy_views,
-                                    noisy=noisy) for m in models},
+        "models": {m: model_figures(m, orig, prot, transforms, seed, s, copy_views=copy_views, noisy=noisy,
+                                    whole_side=w) for m, (s, w) in sides.items()},
         "eval_side": side,
+        "windows": {m: {"side": s, "copy_side": w or TRAIN_CROP} for m, (s, w) in sides.items()},
     }
     report["headline"] = headline(report)
     report["text"] = render(report)

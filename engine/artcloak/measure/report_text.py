@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 HEADLINE_VIEW = "train512"  # the view the reports' headline copy_psnr is taken after
+TRAIN_CROP_SIDE = 512  # its crop (metrics.TRAIN_CROP, which imports this module)
 VIEW_WORDS = {"train512": "after a trainer's resize, 512 px crop and JPEG"}
 
 
@@ -58,9 +59,13 @@ def headline(report: dict, view: str = HEADLINE_VIEW) -> dict | None:
         if seen == "clean" and "copy_psnr" not in figs:
             seen = next(k for k in figs if k.endswith(".copy_psnr"))[len("after."):-len(".copy_psnr")]
         prefix = "" if seen == "clean" else f"after.{seen}."
-        return {"model": name, "view": seen, "copy_psnr": figs[prefix + "copy_psnr"],
+        head = {"model": name, "view": seen, "copy_psnr": figs[prefix + "copy_psnr"],
                 "copy_over_noise": figs.get(prefix + "copy_over_noise"),
                 "psnr": (report.get("perceptual") or {}).get("psnr")}
+        window = ((report.get("windows") or {}).get(name) or {}).get("copy_side")
+        if window is not None:  # the side of the trainer view's window its copy was decoded on
+            head["window"] = window
+        return head
     return None
 
 
@@ -86,7 +91,11 @@ def headline_lines(report: dict) -> list[str]:
     if gain is not None and not math.isinf(gain):
         second += "; %.1f dB %s than random noise of the same visibility" % (
             abs(gain), "stronger" if gain >= 0 else "weaker")
-    return [first, second + ")"]
+    lines = [first, second + ")"]
+    if view == HEADLINE_VIEW and h.get("window") and h["window"] < TRAIN_CROP_SIDE:
+        lines.append("  (measured on a %d px window of the trainer's %d px crop, to be quick; "
+                     "`artcloak verify` measures the whole crop)" % (h["window"], TRAIN_CROP_SIDE))
+    return lines
 
 
 def _model_lines(name: str, figs: dict, summary: dict, order: list[str]) -> list[str]:
@@ -169,6 +178,10 @@ def _run_lines(report: dict) -> list[str]:
     if report.get("models_used"):
         lines.append("Attacked: %s; measured: %s." % (", ".join(report["models_used"]),
                                                      ", ".join(sorted(report.get("models") or {})) or "none"))
+    small = sorted({w["side"] for w in (report.get("windows") or {}).values()})
+    if len(small) > 1:
+        lines.append("(the models after the first are measured on %d px windows, so the report costs the "
+                     "same however many are installed)" % small[0])
     rt = report.get("runtime")
     if rt:
         lines.append("Ran on %s, precision %s, %s threads (%s)." % (rt.get("device"), rt.get("precision"),

@@ -72,3 +72,8 @@ MODELS: dict[str, ModelSpec] = {
                   f32=True),
     ]
 }
+
+# The primary family: the f8 steps run it every other time (the other installed f8 families share the
+# rest) and the reports' headline is its copy. FLUX.2's taef2: the one f8 family whose encoder AND
+# decoder ship with every copy of this project's test weights, so its figures can be checked anywhere.
+PRIMARY = "taef2"
