@@ -135,25 +135,27 @@ def test_cheap_steps_run_the_f32_encoders_alone():
     assert presets.QUALITY["fast"].f8_every == 0 < presets.QUALITY["default"].f8_every  # fast: taesana alone
 
 
-def test_more_families_cycle_instead_of_adding_cost():
-    """Six families installed: every step still runs one f8 encoder at most (the cost of two
-    families), the primary (taef2) every other f8 step and each other f8 family in turn."""
+def test_more_families_ride_on_the_steps_between():
+    """Six families installed: the primary (taef2) keeps exactly the steps it has with two, taesana
+    runs every step, and the other f8 families take the steps between, one at a time, in turn."""
     from types import SimpleNamespace
 
-    from artcloak.cloak.optimize import _step_models
+    from artcloak.cloak.optimize import _secondary, _step_models
 
     names = ["taesd", "taesdxl", "taesd3", "taef1", "taef2", "taesana"]
     six = SimpleNamespace(names=names, factor={n: 32 if n == "taesana" else 8 for n in names})
-    runs = [_step_models(six, s, 1) for s in range(16)]
-    assert all(len(r) == 2 and r[-1] == "taesana" for r in runs)
-    f8 = [r[0] for r in runs]
-    assert f8[::2] == ["taef2"] * 8
-    assert f8[1::2] == ["taesd", "taesdxl", "taesd3", "taef1"] * 2
-    every_other = [_step_models(six, s, 2) for s in range(8)]
-    assert [len(r) for r in every_other] == [1, 2] * 4 and [r[0] for r in every_other[1::2]] == [
-        "taef2", "taesd", "taef2", "taesdxl"]
+    two = SimpleNamespace(names=["taef2", "taesana"], factor={"taef2": 8, "taesana": 32})
+    runs = [_step_models(six, s, 2) for s in range(12)]
+    assert ["taef2" in r for r in runs] == ["taef2" in _step_models(two, s, 2) for s in range(12)]
+    assert all(r[-1] == "taesana" and len(r) == 2 for r in runs)
+    assert [r[0] for r in runs[::2]] == ["taesd", "taesdxl", "taesd3", "taef1", "taesd", "taesdxl"]
+    every = [_step_models(six, s, 1) for s in range(4)]  # max: the primary every step, one more beside it
+    assert [r[:2] for r in every] == [["taef2", "taesd"], ["taef2", "taesdxl"], ["taef2", "taesd3"],
+                                      ["taef2", "taef1"]]
+    assert _step_models(six, 0, 0) == ["taesana"]  # fast: taesana alone
+    assert _secondary(six, "taesd") and not _secondary(six, "taef2") and not _secondary(six, "taesana")
     no_f32 = SimpleNamespace(names=names[:5], factor=dict.fromkeys(names[:5], 8))
-    assert [_step_models(no_f32, s, 0) for s in range(4)] == [["taef2"], ["taesd"], ["taef2"], ["taesdxl"]]
+    assert [_step_models(no_f32, s, 0)[0] for s in range(3)] == ["taef2"] * 3
 
 
 def test_presets_are_resolved_in_one_place():

@@ -30,7 +30,7 @@ from PIL import Image
 from .. import filters
 from .. import pixels as px
 from ..models import runners
-from ..models.registry import PRIMARY
+from ..models.registry import MODELS, PRIMARY
 from .report_text import HEADLINE_VIEW, TRAIN_CROP_SIDE, headline, render
 
 EVAL_SIDE = 256  # protect's report: the views other than train512 (a few seconds per model)
@@ -338,6 +338,12 @@ def report_sides(models: list[str], side: int, copy_side: int) -> dict[str, tupl
     return sides
 
 
+def _report_backend(model: str, rank: int) -> str:
+    """onnxruntime for the primary and the f32 family (taesana); torch for the other f8 families' small
+    windows, where opening an onnxruntime session (time, and memory it keeps) costs more than it saves."""
+    return "onnxruntime" if rank == 0 or MODELS[model].f32 else "torch"
+
+
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None,
@@ -355,7 +361,8 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
         "models": {m: model_figures(m, orig, prot, transforms, seed, s, copy_views=copy_views, noisy=noisy,
-                                    whole_side=w) for m, (s, w) in sides.items()},
+                                    whole_side=w, backend=_report_backend(m, i))
+                   for i, (m, (s, w)) in enumerate(sides.items())},
         "eval_side": side,
         "windows": {m: {"side": s, "copy_side": w or TRAIN_CROP} for m, (s, w) in sides.items()},
     }
