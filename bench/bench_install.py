@@ -78,8 +78,14 @@ def _image(name: str, size: tuple[int, int] | None, folder: Path) -> Path:
     return path
 
 
-def run(inp: Path, out: Path, quality: str, standin_dir: str, backend: str, precision: str) -> dict:
-    env = dict(os.environ, ARTCLOAK_PRECISION=precision)
+# An AVX2-only laptop CPU, as far as this one can play it: torch's own kernels (ATen) and oneDNN's
+# convolutions limited to AVX2, fp32 (onnxruntime's kernels still use what the CPU has)
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ARTCLOAK_PRECISION": "fp32"}
+
+
+def run(inp: Path, out: Path, quality: str, standin_dir: str, backend: str, precision: str,
+        avx2: bool = False) -> dict:
+    env = dict(os.environ, ARTCLOAK_PRECISION=precision, **(AVX2_ENV if avx2 else {}))
     if backend == "torch":
         env["ARTCLOAK_BACKEND"] = "torch"
     else:
@@ -113,6 +119,8 @@ def main() -> None:
     ap.add_argument("--backends", default="onnxruntime,torch")
     ap.add_argument("--cases", default="default,fast,large")
     ap.add_argument("--families", default="two,six")
+    ap.add_argument("--avx2", action="store_true",
+                    help="play an AVX2-only CPU: torch and oneDNN kernels limited to AVX2, fp32")
     ap.add_argument("--precision", default="auto",
                     help="ARTCLOAK_PRECISION for every run (auto: the engine's choice)")
     args = ap.parse_args()
@@ -121,7 +129,8 @@ def main() -> None:
 
     info = runtime.describe()
     print(f"CPU: {info['cpu']}, {info['physical_cores']} cores, flags {' '.join(info['cpu_flags'])}; "
-          f"torch {info['torch']}; precision {args.precision} "
+          f"torch {info['torch']}; "
+          f"precision {'fp32, AVX2 kernels (--avx2)' if args.avx2 else args.precision} "
           f"(auto here: {info['precision']}, {info['reason']})")
     with tempfile.TemporaryDirectory(prefix="artcloak-bench-install-") as tmp:
         tmp = Path(tmp)
@@ -131,7 +140,7 @@ def main() -> None:
         for backend in args.backends.split(","):
             for fam in args.families.split(","):
                 run(warm, tmp / "warm.png", "fast", str(tmp / "standins") if fam == "six" else "", backend,
-                    args.precision)
+                    args.precision, args.avx2)
         print("| run | wall s | report s | RSS MB | PSNR | SSIM | LPIPS | flat | copy | c/n | models |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         for case in args.cases.split(","):
@@ -143,7 +152,7 @@ def main() -> None:
                     for fam in args.families.split(","):
                         folder = str(tmp / "standins") if fam == "six" else ""
                         r = run(inp, tmp / f"out_{case}_{name}_{fam}_{backend}.png", quality, folder, backend,
-                                args.precision)
+                                args.precision, args.avx2)
                         label = f"{name} {inp.stem.split('_')[-1]} {quality}, {fam} families, {backend}"
                         print(row(label, r), flush=True)
 
