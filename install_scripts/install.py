@@ -165,6 +165,19 @@ class Layout:
                                           packaging))
         return found
 
+    def engine_folders(self) -> list[tuple[Path, bool]]:
+        """Folders outside the data folder that the installed engine writes, (folder, whole): the engine's
+        cache, and where onnxruntime keeps its device id (Linux: under XDG_CACHE_HOME or ~/.cache; macOS:
+        ~/Library/Application Support; Windows: the registry, no folder). `whole`: everything inside
+        is theirs, so it goes on uninstall when it did not exist before the install."""
+        found = [(self.cache_dir(), True)]
+        ort = Path("Microsoft") / "DeveloperTools" / ".onnxruntime"
+        if self.platform == "linux":
+            found.append((Path(self.env.get("XDG_CACHE_HOME") or self.home / ".cache") / ort, True))
+        elif self.platform == "macos":
+            found.append((self.home / "Library" / "Application Support" / ort, True))
+        return found
+
     def cache_dir(self) -> Path:
         """The engine's own cache (exported ONNX graphs; artcloak/folders.py's cache_dir without
         ARTCLOAK_CACHE)."""
@@ -264,7 +277,11 @@ class Manifest:
 
     def __init__(self, path: Path, dry: bool):
         self.path, self.dry = path, dry
-        self.data = {"format": 1, "dirs": [], "files": {}, "trees": [], "state": {}}
+        # engine_dirs / engine_trees: folders that did not exist at install and that the engine may create
+        # later (its cache's parents; onnxruntime's device-id folder): removed on uninstall (dirs only when
+        # empty), since the installer brought the program that made them
+        self.data = {"format": 1, "dirs": [], "files": {}, "trees": [], "state": {}, "engine_dirs": [],
+                     "engine_trees": []}
         if path.is_file():
             loaded = json.loads(path.read_text(encoding="utf-8"))
             for key in self.data:
@@ -280,6 +297,22 @@ class Manifest:
     def add_tree(self, d: Path) -> None:
         if str(d) not in self.data["trees"]:
             self.data["trees"].append(str(d))
+
+    def note_engine_folder(self, folder: Path, whole: bool) -> None:
+        """Record `folder` (when `whole`) and its missing parents if they do not exist yet; a folder already
+        recorded stays recorded (the engine may have created it since)."""
+        missing = []
+        p = folder
+        while not p.exists() and p.parent != p:
+            missing.append(p)
+            p = p.parent
+        if whole and folder in missing:
+            missing.remove(folder)
+            if str(folder) not in self.data["engine_trees"]:
+                self.data["engine_trees"].append(str(folder))
+        for d in reversed(missing):  # outermost first, like "dirs"
+            if str(d) not in self.data["engine_dirs"]:
+                self.data["engine_dirs"].append(str(d))
 
     def owns(self, p: Path) -> bool:
         return str(p) in self.data["files"] or str(p) in self.data["trees"]
@@ -395,6 +428,10 @@ class Installer:
             info = self.python_info(venv_py if venv_py.is_file() else base_python)
             self.torch_specs = self.choose_torch(info)
         self.makedirs(self.base)
+        if not self.dry:
+            for folder, whole in self.layout.engine_folders():
+                self.manifest.note_engine_folder(folder, whole)
+            self.manifest.save()
         # absolute, not resolved: a venv's python is a symlink that only works under its own name
         python = Path(a.engine_python).expanduser().absolute() if a.engine_python else venv_python(self.venv)
         self.engine_python = python
@@ -845,6 +882,11 @@ def uninstall(base: Path, cache: Path, dry: bool) -> int:
         print(f"  {verb} the engine's cache {cache}")
         if not dry:
             shutil.rmtree(str(cache))
+    for tree in m.data["engine_trees"]:
+        if Path(tree).is_dir():
+            print(f"  {verb} {tree} (written by the engine's packages; absent before the install)")
+            if not dry:
+                shutil.rmtree(tree)
     for f, digest in sorted(m.data["files"].items()):
         p = Path(f)
         if not p.is_file():
@@ -861,6 +903,10 @@ def uninstall(base: Path, cache: Path, dry: bool) -> int:
         remove_dir_if_ours(d, verb, dry)
     if not dry and path.is_file():
         path.unlink()
+    for d in reversed([Path(d) for d in m.data["engine_dirs"]]):
+        if d.is_dir() and not dry and not any(d.iterdir()):
+            d.rmdir()  # absent before the install, made for the engine's cache, empty again
+            print(f"  {verb} folder {d}")
     for f in kept:
         print(f"  kept {f}: changed since it was installed")
     print("Uninstalled." if not dry else "Dry run: nothing was removed.")

@@ -435,6 +435,38 @@ def test_installer_runs_on_python38(tmp_path, models_dir):
     assert "would copy taef2_encoder.pth" in out
 
 
+@pytest.mark.parametrize("had_before", [False, True])
+def test_uninstall_removes_what_the_engine_wrote_and_keeps_what_was_there(tmp_path, models_dir, had_before):
+    """The engine writes outside the data folder after the install (its precision cache in ~/.cache/artcloak,
+    onnxruntime's device id under ~/.cache/Microsoft): the uninstaller removes those folders and the parents
+    they needed when they were absent at install, and keeps whatever existed before or is not theirs."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ort = home / ".cache/Microsoft/DeveloperTools/.onnxruntime"
+    if had_before:  # another program's onnxruntime was here first
+        ort.mkdir(parents=True)
+        (ort / "deviceid").write_text("someone else's\n")
+    before = snapshot(home)
+    run_installer(home, "--engine-python", sys.executable, "--models-from", str(models_dir),
+                  "--models", "taef2", "--no-gimp-search")
+    # what the engine writes when it runs (runtime's precision cache, onnxruntime's first session)
+    (home / ".cache/artcloak").mkdir(parents=True)
+    (home / ".cache/artcloak/precision.json").write_text("{}")
+    if not had_before:
+        ort.mkdir(parents=True)
+        (ort / "deviceid").write_text("ours\n")
+    run_installer(home, "--uninstall")
+    assert snapshot(home) == before
+    if had_before:
+        assert (ort / "deviceid").read_text() == "someone else's\n"
+    # a folder that was absent but holds another program's files by then stays, with them
+    run_installer(home, "--engine-python", sys.executable, "--models-from", str(models_dir),
+                  "--models", "taef2", "--no-gimp-search")
+    (home / ".cache/other-app").mkdir(parents=True)
+    run_installer(home, "--uninstall")
+    assert (home / ".cache/other-app").is_dir() and not (home / ".cache/artcloak").exists()
+
+
 def test_uninstall_restores_the_home_exactly(installed):
     """Runs last: removes the session's real install (venv, weights, plug-ins, caches, folders)."""
     out = run_installer(installed.home, "--uninstall", "--dry-run", env=installed.env)
