@@ -31,11 +31,14 @@ SCRUB = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "APPDATA", "LOCAL
 
 
 def load_installer(root: Path):
-    spec = importlib.util.spec_from_file_location("artcloak_install", root / "install_scripts" / "install.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The installer package (install_scripts/artcloak_installer) of the checkout at root."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "artcloak_installer"]:
+        del sys.modules[name]  # a fresh import from this root, not the one loaded before
+    sys.path.insert(0, str(root / "install_scripts"))
+    try:
+        return importlib.import_module("artcloak_installer")
+    finally:
+        sys.path.remove(str(root / "install_scripts"))
 
 
 inst = load_installer(REPO)
