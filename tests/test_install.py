@@ -26,6 +26,8 @@ SRC = REPO  # replaced by the session's copy of the checkout (fixture `checkout`
 TORCH = "torch==2.13.0"  # the CPU wheel on this disk; any other spec may pull a CUDA build
 # the real home, for tools installed per user (pyenv, rustup); tests/conftest.py moves HOME
 REAL_HOME = Path(os.environ.get("ARTCLOAK_TEST_REAL_HOME") or Path.home())
+# the default install's optional parts (pyproject's extras fast and lpips): the offline folder has them too
+OPTIONAL = ("onnxruntime>=1.16", "onnx>=1.14", "stlpips-pytorch==0.0.2")
 SCRUB = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "APPDATA", "LOCALAPPDATA",
          "ARTCLOAK_MODELS", "ARTCLOAK_ENGINE_PYTHON", "ARTCLOAK_CONFIG", "ARTCLOAK_CACHE", "PYTHONPATH")
 
@@ -133,7 +135,7 @@ class Session:
     def wheels(self) -> Path:
         d = self.factory.mktemp("wheels")
         out = subprocess.run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "-q", "-d", str(d),
-                              TORCH, "numpy>=1.23", "Pillow>=11", "setuptools>=61", "wheel"],
+                              TORCH, "numpy>=1.23", "Pillow>=11", "setuptools>=61", "wheel", *OPTIONAL],
                              capture_output=True, text=True, timeout=600, env=home_env(REAL_HOME))
         assert out.returncode == 0, "could not gather the offline wheel folder:\n" + out.stderr[-3000:]
         return d
@@ -264,6 +266,15 @@ def test_real_install_lays_out_every_gimp(installed):
     version, cuda, where = out.stdout.split()
     assert version.split("+")[0] == TORCH.split("==")[1] and cuda == "None"
     assert str(s.data / "venv") in where, where
+    # the default install is the product: onnxruntime and the LPIPS weights (hash checked) are in it
+    assert "onnxruntime: installed" in s.output and "the LPIPS weights: installed" in s.output
+    code = ("import json, onnxruntime; from artcloak.cli import doctor; "
+            "print(json.dumps(doctor.parts()))")
+    out = subprocess.run([str(s.python), "-c", code], capture_output=True, text=True, env=s.env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    parts = json.loads(out.stdout)
+    assert parts["onnxruntime"]["installed"] and parts["onnxruntime"]["cost"] is None
+    assert parts["lpips"]["hash_ok"] and str(s.data / "venv") in parts["lpips"]["path"]
 
 
 def test_engine_runs_through_the_installed_plugin_config(installed):
@@ -297,6 +308,10 @@ def test_check_command_protects_through_the_install(installed, tmp_path):
     """The README's second command: a tiny protection through the installed engine's worker."""
     out = run_installer(installed.home, "--check", env=installed.env)
     assert "OK: the engine works" in out and "taef2" in out
+    # what is installed, what is missing and what that costs (artcloak doctor's words)
+    assert "onnxruntime: 1." in out and "LPIPS:       ok" in out
+    assert "missing:     taesd" in out and "cost of the missing surrogates" in out
+    assert "cost of the missing onnxruntime" not in out and "cost of the missing LPIPS" not in out
     out = run_installer(tmp_path, "--check", expect=1)  # nothing installed in this home
     assert "run the installer first" in out
 
@@ -321,6 +336,60 @@ def test_changed_engine_is_reinstalled(installed):
     assert json.loads(manifest.read_text())["state"]["engine"] == inst.engine_fingerprint()
     check = subprocess.run([str(installed.python), "-c", "import artcloak.worker"], env=installed.env)
     assert check.returncode == 0
+
+
+def test_offline_without_the_optional_wheels_installs_and_says_what_it_costs(tmp_path, models_dir, installed):
+    """A wheel folder without onnxruntime, onnx and stlpips-pytorch (like a platform with no wheel for them):
+    the engine is installed without them, and the installer names each missing part and its cost."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for w in installed.wheels_dir.iterdir():
+        if not w.name.lower().startswith(("onnxruntime-", "onnx-", "stlpips")):
+            (wheels / w.name).symlink_to(w)
+    home = tmp_path / "home"
+    home.mkdir()
+    before = snapshot(home)
+    args = ("--models-from", str(models_dir), "--models", "taef2", "--wheels", str(wheels), "--torch-spec",
+            TORCH, "--device", "cpu", "--no-gimp-search")
+    out = run_installer(home, *args, env=dict(installed.env, HOME=str(home)))
+    assert f"onnxruntime NOT installed (not in the wheel folder {wheels})" in out
+    assert "1.5-2x slower" in out and "the LPIPS weights NOT installed" in out and "LPIPS bound" in out
+    python = inst.venv_python(home / ".local/share/artcloak/venv")
+    code = ("import artcloak, importlib.util as u; "
+            "assert u.find_spec('onnxruntime') is None and u.find_spec('stlpips_pytorch') is None")
+    probe = subprocess.run([str(python), "-c", code])
+    assert probe.returncode == 0
+    out = run_installer(home, *args, env=dict(installed.env, HOME=str(home)))
+    assert "nothing changed" in out and "onnxruntime NOT installed" in out, "a second run says it again"
+    run_installer(home, "--uninstall", env=dict(installed.env, HOME=str(home)))
+    assert snapshot(home) == before
+
+
+def test_minimal_leaves_the_optional_parts_out_and_says_what_it_costs(tmp_path, models_dir):
+    home = tmp_path / "home"
+    home.mkdir()
+    out = run_installer(home, "--dry-run", "--minimal", "--models-from", str(models_dir),
+                        "--torch-spec", TORCH)
+    assert "would install the artcloak engine" in out and "without its optional parts (--minimal)" in out
+    out = run_installer(home, "--dry-run", "--models-from", str(models_dir), "--torch-spec", TORCH)
+    assert "with onnxruntime and the LPIPS weights" in out
+
+
+def test_optional_parts_match_pyproject_and_doctor():
+    """The installer's parts are pyproject's extras, their costs are artcloak doctor's words, and a failed
+    install falls back through every smaller set down to none."""
+    import tomllib
+    from artcloak.cli import doctor
+
+    extras = tomllib.loads((SRC / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    parts = {p.extra: p for p in inst.OPTIONAL_PARTS}
+    assert set(parts) == {"fast", "lpips"} <= set(extras)
+    assert any(r.startswith("onnxruntime") for r in extras["fast"])
+    assert any(r.startswith("stlpips-pytorch==") for r in extras["lpips"])
+    assert extras["verify"] == ["artcloak[fast,lpips]"], "CI measures with what a default install has"
+    assert parts["fast"].cost == doctor.COST_ONNXRUNTIME and parts["lpips"].cost == doctor.COST_LPIPS
+    assert inst.part_attempts(["fast", "lpips"]) == [["fast", "lpips"], ["lpips"], ["fast"], []]
+    assert inst.part_attempts([]) == [[]]
 
 
 def test_dry_run_touches_nothing(tmp_path, models_dir):

@@ -16,10 +16,11 @@ from .common import APP, CONFIG_NAME, MANIFEST_NAME, REPO, Failure, sha256_file
 from .gimp import PluginTarget, gimp_targets
 from .manifest import Manifest, uninstall
 from .platforms import DEFAULT_TORCH, TORCH_TABLE, Layout, machine_name, this_platform, torch_choice
-from .venv import engine_fingerprint, engine_version, venv_python
+from .venv import OPTIONAL_PARTS, Part, engine_fingerprint, engine_version, part_attempts, venv_python
 from .weights import git_blob_id, load_registry
 
-__all__ = ["APP", "CONFIG_NAME", "DEFAULT_TORCH", "MANIFEST_NAME", "REPO", "TORCH_TABLE", "Failure",
-           "Installer", "Layout", "Manifest", "PluginTarget", "engine_fingerprint", "engine_version",
-           "gimp_targets", "git_blob_id", "load_registry", "machine_name", "main", "parse_args",
-           "sha256_file", "this_platform", "torch_choice", "uninstall", "venv_python"]
+__all__ = ["APP", "CONFIG_NAME", "DEFAULT_TORCH", "MANIFEST_NAME", "OPTIONAL_PARTS", "REPO", "TORCH_TABLE",
+           "Failure", "Installer", "Layout", "Manifest", "Part", "PluginTarget", "engine_fingerprint",
+           "engine_version", "gimp_targets", "git_blob_id", "load_registry", "machine_name", "main",
+           "parse_args", "part_attempts", "sha256_file", "this_platform", "torch_choice", "uninstall",
+           "venv_python"]

@@ -8,11 +8,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import CONFIG_NAME
+from .common import APP, CONFIG_NAME
 
 
 def check(base: Path) -> int:
-    """Protect a tiny image through the installed engine, the way the plug-ins call it."""
+    """Say what the installed engine has (`artcloak doctor`: device, onnxruntime, the LPIPS weights, the
+    surrogates, what a missing part costs), then protect a tiny image through it the way the plug-ins do."""
     cfg_path = base / CONFIG_NAME
     if not cfg_path.is_file():
         print(f"No engine configuration at {cfg_path}: run the installer first.")
@@ -23,6 +24,13 @@ def check(base: Path) -> int:
     env = dict(os.environ)
     if cfg.get("models"):
         env.setdefault("ARTCLOAK_MODELS", cfg["models"])
+    print(f"The installed engine ({cfg['python']}):", flush=True)
+    doctor = subprocess.run([cfg["python"], "-m", APP, "doctor"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env, text=True)
+    print("  " + doctor.stdout.strip().replace("\n", "\n  "))
+    if doctor.returncode != 0:
+        print("FAILED: the engine's `artcloak doctor` failed (above)")
+        return 1
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="artcloak-check-") as tmp:
         Path(tmp, "in.raw").write_bytes(pixels)

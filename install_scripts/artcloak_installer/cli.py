@@ -103,8 +103,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(torch and its dependencies, numpy, Pillow, setuptools)")
     add("--system-site-packages", action="store_true",
         help="let the engine environment see the creating Python's packages (e.g. its torch)")
-    add("--with-onnxruntime", action="store_true", help="also install onnxruntime (2-3x faster measuring; "
-        "note: it keeps a device id under ~/.cache/Microsoft)")
+    add("--minimal", action="store_true", help="leave out the engine's optional parts, onnxruntime and the "
+        "LPIPS weights (about 100 MB of downloads). Costs: measuring runs 1.5-2x slower on torch, and the "
+        "presets' LPIPS bound is not checked")
+    add("--with-onnxruntime", action="store_true", help=argparse.SUPPRESS)  # the default since #18
     add("--models", metavar="A,B", help="install only these models (default: every registered one)")
     add("--models-from", metavar="DIR", help="copy the weights from this folder instead of downloading")
     add("--models-url", metavar="URL", help="download the weights from this mirror instead of upstream")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from .common import APP, REPO, Failure
 from .platforms import CPU_INDEX, has_nvidia_gpu, python_hint, torch_choice
@@ -42,6 +44,34 @@ def engine_fingerprint() -> str:
 
 
 
+class Part(NamedTuple):
+    """An optional part of the engine, installed by default (an extra of pyproject.toml)."""
+
+    extra: str  # the extra in pyproject.toml that brings it
+    what: str
+    cost: str  # what leaving it out costs: the same words as artcloak doctor's (tests compare them)
+
+
+OPTIONAL_PARTS = (
+    Part("fast", "onnxruntime",
+         "measuring (the report after each protection, `verify`, the optimiser's checks) runs on torch "
+         "instead, about 1.5-2x slower"),
+    Part("lpips", "the LPIPS weights",
+         "the presets' LPIPS bound is not checked: outputs are fitted to the pixel bounds only, and reports "
+         "and `verify` leave LPIPS out"),
+)
+
+
+def part_attempts(asked: list[str]) -> list[list[str]]:
+    """The sets of parts to try, most first; among equals the later parts (the pure-Python LPIPS carrier
+    before onnxruntime's binary wheels) first; the last try has none."""
+    order = list(reversed(asked))
+    out = []
+    for n in range(len(order), -1, -1):
+        out += [sorted(c, key=asked.index) for c in itertools.combinations(order, n)]
+    return out
+
+
 class EngineSteps(Steps):
     """Create the venv and install torch and the engine into it."""
 
@@ -62,14 +92,17 @@ class EngineSteps(Steps):
                 self.call(cmd + [str(self.venv)], "creating the virtual environment failed")
         fingerprint = engine_fingerprint()
         state = self.manifest.state
-        wanted = {"engine": fingerprint, "torch": " ".join(self.torch_specs),
-                  "onnxruntime": a.with_onnxruntime}
+        asked = [] if a.minimal else [p.extra for p in OPTIONAL_PARTS]
+        wanted = {"engine": fingerprint, "torch": " ".join(self.torch_specs), "parts": ",".join(asked)}
         if (python.is_file() and all(state.get(k) == v for k, v in wanted.items())
                 and self.probe(python, "import torch, artcloak")):
             self.say(f"  engine {engine_version()} and torch already installed")
+            self.report_parts(asked, state.get("parts_installed", "").split(","))
             return
         self.install_torch(python)
-        self.act(f"install the artcloak engine {engine_version()} into the environment")
+        whats = [p.what for p in OPTIONAL_PARTS if p.extra in asked]
+        self.act(f"install the artcloak engine {engine_version()} into the environment, "
+                 + (f"with {' and '.join(whats)}" if whats else "without its optional parts (--minimal)"))
         if self.dry:
             return
         with tempfile.TemporaryDirectory(prefix="artcloak-src-") as tmp:
@@ -81,16 +114,43 @@ class EngineSteps(Steps):
                     shutil.copy2(str(REPO / name), str(src / name))
             shutil.copytree(str(REPO / "engine"), str(src / "engine"),
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build"))
-            target = str(src) + ("[verify]" if a.with_onnxruntime else "")
+            # built once, then installed with as many of its optional parts as this computer has wheels for
+            dist = Path(tmp) / "dist"
+            build = self.pip(python) + ["wheel", "--no-deps", "--wheel-dir", str(dist), str(src)]
+            if self.call(build + self.pip_source(), None) != 0:
+                self.say("  retrying without build isolation")
+                self.call(build + self.pip_source() + ["--no-build-isolation"], "building the engine failed")
+            wheel = str(next(dist.glob("*.whl")))
             # the version number may not change between updates: remove the old engine (not its deps)
             subprocess.run(self.pip(python) + ["uninstall", "--yes", "--quiet", APP],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            cmd = self.pip(python) + ["install", target] + self.pip_source()
-            if self.call(cmd, None) != 0:
-                self.say("  retrying without build isolation")
-                self.call(cmd + ["--no-build-isolation"], "installing the engine failed")
-        state.update(wanted)
+            # the table's other pins (an Intel Mac's numpy<2) hold while the parts' dependencies resolve
+            pins = [s for s in self.torch_specs if not s.startswith("torch")]
+            got = None
+            for parts in part_attempts(asked):
+                target = wheel + (f"[{','.join(parts)}]" if parts else "")
+                if parts != asked:
+                    self.say(f"  trying again with {' and '.join(parts) or 'no optional part'}")
+                if self.call(self.pip(python) + ["install", target, *pins] + self.pip_source(), None) == 0:
+                    got = parts
+                    break
+            if got is None:
+                raise Failure("installing the engine failed (see pip's message above)")
+        self.report_parts(asked, got)
+        state.update(wanted, parts_installed=",".join(got))
         self.manifest.save()
+
+    def report_parts(self, asked: list[str], got: list[str]) -> None:
+        """Say which optional parts the engine has; one asked for but missing is a warning with its cost."""
+        for p in OPTIONAL_PARTS:
+            if p.extra in got:
+                self.say(f"  {p.what}: installed")
+            elif p.extra not in asked:
+                self.say(f"  {p.what}: left out (--minimal). Cost: {p.cost}")
+            else:
+                where = (f"not in the wheel folder {self.args.wheels}" if self.args.wheels
+                         else "pip found no build of it for this computer and Python")
+                self.warn(f"{p.what} NOT installed ({where}); the engine works without it. Cost: {p.cost}")
 
     def python_info(self, exe: Path) -> dict:
         """The version, CPU and macOS version of the Python that runs (or will run) the engine; it must
