@@ -13,7 +13,7 @@ from .common import CONFIG_NAME, MANIFEST_NAME, Failure, launcher_hint
 from .gimp import FLATPAK_GRANT, GimpSteps
 from .manifest import Manifest, uninstall
 from .platforms import DEFAULT_TORCH, PLATFORMS, Layout, this_platform
-from .venv import EngineSteps, engine_version, venv_python
+from .venv import OPTIONAL_PARTS, EngineSteps, engine_version, venv_python
 from .weights import WeightSteps
 
 
@@ -66,6 +66,10 @@ class Installer(EngineSteps, WeightSteps, GimpSteps):
         self.step("Summary")
         self.say(f"  engine python: {python}")
         self.say("  models: %s" % (", ".join(models_ok) or "NONE"))
+        if not a.engine_python and not self.dry:
+            got = self.manifest.state.get("parts_installed", "").split(",")
+            have = [p.what for p in OPTIONAL_PARTS if p.extra in got]
+            self.say("  optional parts: %s" % (", ".join(have) or "none"))
         for w in self.warnings:
             self.say(f"  warning: {w}")
         if not models_ok:

@@ -48,15 +48,16 @@ class Part(NamedTuple):
     """An optional part of the engine, installed by default (an extra of pyproject.toml)."""
 
     extra: str  # the extra in pyproject.toml that brings it
+    packages: tuple  # that extra's packages (removed again when a later run leaves the part out)
     what: str
     cost: str  # what leaving it out costs: the same words as artcloak doctor's (tests compare them)
 
 
 OPTIONAL_PARTS = (
-    Part("fast", "onnxruntime",
+    Part("fast", ("onnxruntime", "onnx"), "onnxruntime",
          "measuring (the report after each protection, `verify`, the optimiser's checks) runs on torch "
          "instead, about 1.5-2x slower"),
-    Part("lpips", "the LPIPS weights",
+    Part("lpips", ("stlpips-pytorch",), "the LPIPS weights",
          "the presets' LPIPS bound is not checked: outputs are fitted to the pixel bounds only, and reports "
          "and `verify` leave LPIPS out"),
 )
@@ -136,6 +137,11 @@ class EngineSteps(Steps):
                     break
             if got is None:
                 raise Failure("installing the engine failed (see pip's message above)")
+            # a part left out on purpose (--minimal after a full install) leaves the environment too
+            dropped = [n for p in OPTIONAL_PARTS if p.extra not in asked for n in p.packages]
+            if dropped:
+                subprocess.run(self.pip(python) + ["uninstall", "--yes", "--quiet", *dropped],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.report_parts(asked, got)
         state.update(wanted, parts_installed=",".join(got))
         self.manifest.save()
