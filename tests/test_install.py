@@ -269,6 +269,7 @@ def test_real_install_lays_out_every_gimp(installed):
     assert str(s.data / "venv") in where, where
     # the default install is the product: onnxruntime and the LPIPS weights (hash checked) are in it
     assert "onnxruntime: installed" in s.output and "the LPIPS weights: installed" in s.output
+    assert "optional parts: onnxruntime, the LPIPS weights" in s.output
     code = ("import json, onnxruntime; from artcloak.cli import doctor; "
             "print(json.dumps(doctor.parts()))")
     out = subprocess.run([str(s.python), "-c", code], capture_output=True, text=True, env=s.env)
