@@ -1,7 +1,7 @@
 # artcloak installer for Windows: finds a Python (one PyTorch has builds for, 3.12 or 3.10-3.14, first)
 # and runs install.py with your arguments; install.py says clearly when it cannot have PyTorch.
 #   powershell -ExecutionPolicy Bypass -File install_scripts\install.ps1              install or update
-#   powershell -ExecutionPolicy Bypass -File install_scripts\install.ps1 --check      test the engine
+#   powershell -ExecutionPolicy Bypass -File install_scripts\install.ps1 --check      list what is installed, then test the engine
 #   powershell -ExecutionPolicy Bypass -File install_scripts\install.ps1 --uninstall  remove it again
 # Set $env:ARTCLOAK_PYTHON to a python.exe to choose the Python.
 $ErrorActionPreference = 'Stop'

@@ -3,7 +3,7 @@
 # A Python that PyTorch has builds for comes first (3.12, then 3.10-3.14; an Intel Mac's PyTorch stops at
 # Python 3.12); install.py says clearly when the one found cannot have PyTorch.
 #   install_scripts/install.sh              install or update for this user
-#   install_scripts/install.sh --check      protect a tiny test image through the installed engine
+#   install_scripts/install.sh --check      list what is installed and missing, then protect a test image
 #   install_scripts/install.sh --uninstall  remove everything the installer put on this machine
 #   install_scripts/install.sh --help       all options
 # Set ARTCLOAK_PYTHON=/path/to/python3 to choose the Python.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -26,16 +27,21 @@ SRC = REPO  # replaced by the session's copy of the checkout (fixture `checkout`
 TORCH = "torch==2.13.0"  # the CPU wheel on this disk; any other spec may pull a CUDA build
 # the real home, for tools installed per user (pyenv, rustup); tests/conftest.py moves HOME
 REAL_HOME = Path(os.environ.get("ARTCLOAK_TEST_REAL_HOME") or Path.home())
+# the default install's optional parts (pyproject's extras fast and lpips): the offline folder has them too
+OPTIONAL = ("onnxruntime>=1.16", "onnx>=1.14", "stlpips-pytorch==0.0.2")
 SCRUB = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "APPDATA", "LOCALAPPDATA",
          "ARTCLOAK_MODELS", "ARTCLOAK_ENGINE_PYTHON", "ARTCLOAK_CONFIG", "ARTCLOAK_CACHE", "PYTHONPATH")
 
 
 def load_installer(root: Path):
-    spec = importlib.util.spec_from_file_location("artcloak_install", root / "install_scripts" / "install.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The installer package (install_scripts/artcloak_installer) of the checkout at root."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "artcloak_installer"]:
+        del sys.modules[name]  # a fresh import from this root, not the one loaded before
+    sys.path.insert(0, str(root / "install_scripts"))
+    try:
+        return importlib.import_module("artcloak_installer")
+    finally:
+        sys.path.remove(str(root / "install_scripts"))
 
 
 inst = load_installer(REPO)
@@ -130,7 +136,7 @@ class Session:
     def wheels(self) -> Path:
         d = self.factory.mktemp("wheels")
         out = subprocess.run([sys.executable, "-m", "pip", "download", "--no-cache-dir", "-q", "-d", str(d),
-                              TORCH, "numpy>=1.23", "Pillow>=11", "setuptools>=61", "wheel"],
+                              TORCH, "numpy>=1.23", "Pillow>=11", "setuptools>=61", "wheel", *OPTIONAL],
                              capture_output=True, text=True, timeout=600, env=home_env(REAL_HOME))
         assert out.returncode == 0, "could not gather the offline wheel folder:\n" + out.stderr[-3000:]
         return d
@@ -261,6 +267,16 @@ def test_real_install_lays_out_every_gimp(installed):
     version, cuda, where = out.stdout.split()
     assert version.split("+")[0] == TORCH.split("==")[1] and cuda == "None"
     assert str(s.data / "venv") in where, where
+    # the default install is the product: onnxruntime and the LPIPS weights (hash checked) are in it
+    assert "onnxruntime: installed" in s.output and "the LPIPS weights: installed" in s.output
+    assert "optional parts: onnxruntime, the LPIPS weights" in s.output
+    code = ("import json, onnxruntime; from artcloak.cli import doctor; "
+            "print(json.dumps(doctor.parts()))")
+    out = subprocess.run([str(s.python), "-c", code], capture_output=True, text=True, env=s.env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    parts = json.loads(out.stdout)
+    assert parts["onnxruntime"]["installed"] and parts["onnxruntime"]["cost"] is None
+    assert parts["lpips"]["hash_ok"] and str(s.data / "venv") in parts["lpips"]["path"]
 
 
 def test_engine_runs_through_the_installed_plugin_config(installed):
@@ -294,6 +310,10 @@ def test_check_command_protects_through_the_install(installed, tmp_path):
     """The README's second command: a tiny protection through the installed engine's worker."""
     out = run_installer(installed.home, "--check", env=installed.env)
     assert "OK: the engine works" in out and "taef2" in out
+    # what is installed, what is missing and what that costs (artcloak doctor's words)
+    assert "onnxruntime: 1." in out and "LPIPS:       ok" in out
+    assert "missing:     taesd" in out and "cost of the missing surrogates" in out
+    assert "cost of the missing onnxruntime" not in out and "cost of the missing LPIPS" not in out
     out = run_installer(tmp_path, "--check", expect=1)  # nothing installed in this home
     assert "run the installer first" in out
 
@@ -318,6 +338,71 @@ def test_changed_engine_is_reinstalled(installed):
     assert json.loads(manifest.read_text())["state"]["engine"] == inst.engine_fingerprint()
     check = subprocess.run([str(installed.python), "-c", "import artcloak.worker"], env=installed.env)
     assert check.returncode == 0
+
+
+def test_minimal_after_a_full_install_removes_the_parts_and_a_full_run_brings_them_back(installed):
+    has = ("import importlib.util as u, sys; "
+           "sys.exit(0 if u.find_spec('onnxruntime') and u.find_spec('stlpips_pytorch') else 3)")
+    out = run_installer(installed.home, *installed.args, "--minimal", env=installed.env)
+    assert "onnxruntime: left out (--minimal). Cost: " in out and "the LPIPS weights: left out" in out
+    assert subprocess.run([str(installed.python), "-c", has]).returncode == 3
+    out = run_installer(installed.home, *installed.args, env=installed.env)
+    assert "onnxruntime: installed" in out and "the LPIPS weights: installed" in out
+    assert subprocess.run([str(installed.python), "-c", has]).returncode == 0
+
+
+def test_offline_without_the_optional_wheels_installs_and_says_what_it_costs(tmp_path, models_dir, installed):
+    """A wheel folder without onnxruntime, onnx and stlpips-pytorch (like a platform with no wheel for them):
+    the engine is installed without them, and the installer names each missing part and its cost."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for w in installed.wheels_dir.iterdir():
+        if not w.name.lower().startswith(("onnxruntime-", "onnx-", "stlpips")):
+            (wheels / w.name).symlink_to(w)
+    home = tmp_path / "home"
+    home.mkdir()
+    before = snapshot(home)
+    args = ("--models-from", str(models_dir), "--models", "taef2", "--wheels", str(wheels), "--torch-spec",
+            TORCH, "--device", "cpu", "--no-gimp-search")
+    out = run_installer(home, *args, env=dict(installed.env, HOME=str(home)))
+    assert f"onnxruntime NOT installed (not in the wheel folder {wheels})" in out
+    assert "1.5-2x slower" in out and "the LPIPS weights NOT installed" in out and "LPIPS bound" in out
+    python = inst.venv_python(home / ".local/share/artcloak/venv")
+    code = ("import artcloak, importlib.util as u; "
+            "assert u.find_spec('onnxruntime') is None and u.find_spec('stlpips_pytorch') is None")
+    probe = subprocess.run([str(python), "-c", code])
+    assert probe.returncode == 0
+    out = run_installer(home, *args, env=dict(installed.env, HOME=str(home)))
+    assert "nothing changed" in out and "onnxruntime NOT installed" in out, "a second run says it again"
+    run_installer(home, "--uninstall", env=dict(installed.env, HOME=str(home)))
+    assert snapshot(home) == before
+
+
+def test_minimal_leaves_the_optional_parts_out_and_says_what_it_costs(tmp_path, models_dir):
+    home = tmp_path / "home"
+    home.mkdir()
+    out = run_installer(home, "--dry-run", "--minimal", "--models-from", str(models_dir),
+                        "--torch-spec", TORCH)
+    assert "would install the artcloak engine" in out and "without its optional parts (--minimal)" in out
+    out = run_installer(home, "--dry-run", "--models-from", str(models_dir), "--torch-spec", TORCH)
+    assert "with onnxruntime and the LPIPS weights" in out
+
+
+def test_optional_parts_match_pyproject_and_doctor():
+    """The installer's parts are pyproject's extras, their costs are artcloak doctor's words, and a failed
+    install falls back through every smaller set down to none."""
+    import tomllib
+    from artcloak.cli import doctor
+
+    extras = tomllib.loads((SRC / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    parts = {p.extra: p for p in inst.OPTIONAL_PARTS}
+    assert set(parts) == {"fast", "lpips"} <= set(extras)
+    for extra, part in parts.items():  # the packages a later --minimal run removes are the extra's
+        assert sorted(part.packages) == sorted(re.split(r"[<>=!~; ]", r)[0] for r in extras[extra])
+    assert extras["verify"] == ["artcloak[fast,lpips]"], "CI measures with what a default install has"
+    assert parts["fast"].cost == doctor.COST_ONNXRUNTIME and parts["lpips"].cost == doctor.COST_LPIPS
+    assert inst.part_attempts(["fast", "lpips"]) == [["fast", "lpips"], ["lpips"], ["fast"], []]
+    assert inst.part_attempts([]) == [[]]
 
 
 def test_dry_run_touches_nothing(tmp_path, models_dir):
@@ -433,6 +518,38 @@ def test_installer_runs_on_python38(tmp_path, models_dir):
     out = run_installer(home, "--dry-run", "--models-from", str(models_dir), "--python", sys.executable,
                         python=find_python38())
     assert "would copy taef2_encoder.pth" in out
+
+
+@pytest.mark.parametrize("had_before", [False, True])
+def test_uninstall_removes_what_the_engine_wrote_and_keeps_what_was_there(tmp_path, models_dir, had_before):
+    """The engine writes outside the data folder after the install (its precision cache in ~/.cache/artcloak,
+    onnxruntime's device id under ~/.cache/Microsoft): the uninstaller removes those folders and the parents
+    they needed when they were absent at install, and keeps whatever existed before or is not theirs."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ort = home / ".cache/Microsoft/DeveloperTools/.onnxruntime"
+    if had_before:  # another program's onnxruntime was here first
+        ort.mkdir(parents=True)
+        (ort / "deviceid").write_text("someone else's\n")
+    before = snapshot(home)
+    run_installer(home, "--engine-python", sys.executable, "--models-from", str(models_dir),
+                  "--models", "taef2", "--no-gimp-search")
+    # what the engine writes when it runs (runtime's precision cache, onnxruntime's first session)
+    (home / ".cache/artcloak").mkdir(parents=True)
+    (home / ".cache/artcloak/precision.json").write_text("{}")
+    if not had_before:
+        ort.mkdir(parents=True)
+        (ort / "deviceid").write_text("ours\n")
+    run_installer(home, "--uninstall")
+    assert snapshot(home) == before
+    if had_before:
+        assert (ort / "deviceid").read_text() == "someone else's\n"
+    # a folder that was absent but holds another program's files by then stays, with them
+    run_installer(home, "--engine-python", sys.executable, "--models-from", str(models_dir),
+                  "--models", "taef2", "--no-gimp-search")
+    (home / ".cache/other-app").mkdir(parents=True)
+    run_installer(home, "--uninstall")
+    assert (home / ".cache/other-app").is_dir() and not (home / ".cache/artcloak").exists()
 
 
 def test_uninstall_restores_the_home_exactly(installed):

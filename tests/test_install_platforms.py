@@ -26,11 +26,12 @@ GRANT = "flatpak override --user --talk-name=org.freedesktop.Flatpak org.gimp.GI
 
 
 def load_installer():
-    spec = importlib.util.spec_from_file_location("artcloak_install_platforms", INSTALLER)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The installer package that install.py runs (install_scripts/artcloak_installer)."""
+    sys.path.insert(0, str(INSTALLER.parent))
+    try:
+        return importlib.import_module("artcloak_installer")
+    finally:
+        sys.path.remove(str(INSTALLER.parent))
 
 
 inst = load_installer()
