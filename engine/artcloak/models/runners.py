@@ -11,6 +11,7 @@ Set ARTCLOAK_BACKEND=torch to force torch.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 import threading
@@ -63,8 +64,10 @@ def export(module: nn.Module, in_channels: int, path: Path) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (sample,), tmp, opset_version=OPSET, dynamo=False,
-                              input_names=["x"], output_names=["y"],
+            # the TorchScript exporter; torch before 2.5 (Intel Macs get 2.2.2) has no `dynamo` argument
+            legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+            torch.onnx.export(module, (sample,), tmp, opset_version=OPSET, input_names=["x"],
+                              output_names=["y"], **legacy,
                               dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h", 3: "w"}})
         os.replace(tmp, path)
     finally:
