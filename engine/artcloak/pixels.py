@@ -58,8 +58,8 @@ def check_size(width: int, height: int, what: str = "the image") -> None:
     and earlier wherever the size is known before the pixels (a file's header, a worker job, a target
     image), so an image too large is refused before it is decoded or any work starts."""
     if width * height > MAX_PIXELS:
-        raise InputError(f"{what} is {width}x{height} = {width * height / 1e6:.0f} megapixels; the limit is "
-                         f"{MAX_PIXELS / 1e6:.0f} megapixels",
+        raise InputError(f"{what} is {width}x{height} = {width * height:,} pixels; the limit is "
+                         f"{MAX_PIXELS:,} pixels ({MAX_PIXELS / 1e6:.0f} megapixels)",
                          "Scale it down, or protect it in parts.")
 
 

@@ -57,7 +57,7 @@ def _outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
         if len(inputs) != 1:
             raise UsageError(f"-o names one output file but {len(inputs)} inputs were given; use --out-dir")
         out = Path(args.output)
-        if out.is_dir():
+        if os.path.isdir(out):  # (Path.is_dir raises for a name too long; it is checked later, in words)
             raise UsageError(f"{out} is a folder; use --out-dir {out}")
         named = FORMATS.get(out.suffix.lower())
         if fmt is None and named is None:

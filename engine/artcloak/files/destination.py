@@ -51,7 +51,7 @@ def write_failure(e: OSError, path: str | os.PathLike) -> OutputError:
 def make_folder(folder: str | os.PathLike) -> Path:
     """Create `folder` (and its parents) unless it exists, and check it can take files."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
+    if os.path.exists(folder) and not os.path.isdir(folder):  # os.path: no exception for odd names
         raise OutputError(f"cannot use {folder} as the output folder: it is a file",
                           "Name a folder (a new one is created), or use -o for one output file.")
     try:
@@ -64,8 +64,8 @@ def make_folder(folder: str | os.PathLike) -> Path:
 def check_folder(folder: str | os.PathLike) -> Path:
     """`folder` exists, is a folder, and this process may create files in it."""
     folder = Path(folder) if str(folder) else Path(".")
-    if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "does not exist"
+    if not os.path.isdir(folder):
+        what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
         raise OutputError(f"cannot write into {folder}: it {what}",
                           "Create the folder first, or choose another one.")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -105,8 +105,8 @@ def check_name(path: str | os.PathLike) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     size, limit = len(os.fsencode(path.name)), name_max(folder)
     if size > limit:
-        raise OutputError(f"cannot write {path}: the file name is {size} bytes long and this filesystem "
-                          f"allows {limit}", "Choose a shorter output name.")
+        raise OutputError(f"cannot write {path}: the file name is too long ({size} bytes; this filesystem "
+                          f"allows {limit})", "Choose a shorter output name.")
     try:
         fd, tmp = temp_file(path)
     except OSError as e:
