@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from artcloak import pixels
-from artcloak.files import destination, imageio, metadata
+from artcloak.files import imageio
 from PIL import Image
 
 FAST = ["--quality", "fast", "--models", "taesana"]
@@ -73,6 +73,11 @@ def png_header(path, width, height) -> Path:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
     return Path(path)
+
+
+def name_max(folder) -> int:
+    """The longest file name this filesystem allows, in bytes."""
+    return os.pathconf(folder, "PC_NAME_MAX")
 
 
 def files_in(folder) -> list[str]:
@@ -157,7 +162,7 @@ def test_out_dir_in_a_read_only_folder_is_refused_in_words(tmp_path):
 def test_longest_legal_name_is_written(tmp_path):
     """The longest name the filesystem allows is legal: its temporary name is shortened to fit
     (it was 15 bytes longer, and failed after the whole run)."""
-    name = "n" * (destination.name_max(tmp_path) - 4) + ".png"
+    name = "n" * (name_max(tmp_path) - 4) + ".png"
     src = png(tmp_path / "a.png", noise())
     (tmp_path / "out").mkdir()
     code, _, err = cli(src, "-o", f"out/{name}", *FAST, cwd=tmp_path)
@@ -167,7 +172,7 @@ def test_longest_legal_name_is_written(tmp_path):
 
 def test_name_too_long_is_refused_before_the_work(tmp_path):
     src = png(tmp_path / "a.png", noise())
-    name = "n" * destination.name_max(tmp_path) + ".png"
+    name = "n" * name_max(tmp_path) + ".png"
     code, out, err = cli(src, "-o", name, *FAST, "--json", cwd=tmp_path)
     assert code == 1
     no_traceback(err)
@@ -190,6 +195,8 @@ def test_bad_notice_is_refused_before_the_work(tmp_path, notice, words):
 
 
 def test_notice_limits_are_the_metadata_module_s():
+    from artcloak.files import metadata
+
     metadata.check_notice("Kein Training \u2014 \u00e9t\u00e9 " * 10)
     metadata.check_notice("x" * metadata.NOTICE_MAX)
     with pytest.raises(Exception, match="at most"):
@@ -274,6 +281,8 @@ def test_file_size_limit_is_said_in_words(tmp_path):
 
 def test_write_failures_in_words():
     import errno
+
+    from artcloak.files import destination
 
     for code, words in ((errno.ENOSPC, "disk is full"), (errno.EFBIG, "file-size limit"),
                         (errno.ENAMETOOLONG, "too long"), (errno.EROFS, "read-only")):
