@@ -191,7 +191,8 @@ def _check_destinations(args: argparse.Namespace, pairs: list[tuple[Path, Path]]
 def _failure(args: argparse.Namespace, src: Path, dst: Path, e: BaseException) -> dict:
     """Report one file's failure (a --json record, or the error in words) and return its record."""
     msg = str(e) or type(e).__name__
-    msg = msg[len(src.name) + 2:] if msg.startswith(src.name + ": ") else msg
+    for named in (f"{src}: ", f"{src.name}: "):  # the file is named once, in front of the line
+        msg = msg[len(named):] if msg.startswith(named) else msg
     rec = {"input": str(src), "output": str(dst), "ok": False, "error": msg, "hint": hint(e),
            "kind": kind_of(e)}
     if rec["kind"] == "internal":

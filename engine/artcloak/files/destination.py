@@ -111,5 +111,7 @@ def check_name(path: str | os.PathLike) -> None:
         fd, tmp = temp_file(path)
     except OSError as e:
         raise write_failure(e, path) from None
-    os.close(fd)
-    os.unlink(tmp)
+    try:
+        os.close(fd)
+    finally:
+        os.unlink(tmp)  # also when interrupted: the probe is never left behind
