@@ -153,7 +153,7 @@ def _check_options(args: argparse.Namespace, params: Params) -> None:
         metadata.check_notice(args.notice)
         targets.check(params.target)
     except InputError as e:
-        raise UsageError(f"{e} ({e.hint})" if e.hint else str(e)) from None
+        raise UsageError(f"{e}. {e.hint}" if e.hint else str(e)) from None
     if not params.robustness_list:
         print("artcloak: note: --robustness is empty: the protection is not made to survive any "
               "transform (JPEG, resizing, ...)", file=sys.stderr)
