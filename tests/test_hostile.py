@@ -331,3 +331,16 @@ def test_output_onto_the_input_is_refused_however_spelled(tmp_path):
         no_traceback(err)
     assert sha(src) == before
     assert files_in(tmp_path) == ["a.png", "hard.png", "link.png", "sub"]
+
+
+def test_worker_refuses_nan_pixels_and_a_huge_line_in_words(tmp_path):
+    img = np.random.default_rng(4).random((40, 40, 1)).astype("<f4")
+    img[3, 3] = np.nan
+    img.tofile(tmp_path / "in.raw")
+    job = {"op": "protect", "dir": str(tmp_path), "input": "in.raw", "output": "out.raw", "width": 40,
+           "height": 40, "channels": 1, "format": "float", "params": {"quality": "fast"}}
+    code, events = worker(job, tmp_path)
+    assert code == 1 and events[-1]["kind"] == "input" and "NaN" in events[-1]["message"]
+    code, events = worker('{"op": "protect", "junk": "' + "x" * 50_000_000 + "\n", tmp_path)
+    assert code == 1 and events[-1]["kind"] == "input" and "not valid JSON" in events[-1]["message"]
+    assert files_in(tmp_path) == ["in.raw"]
