@@ -145,11 +145,12 @@ def test_cli_and_worker_share_the_error_kinds(tmp_path, monkeypatch, capsys):
     """One mapping (errors.kind_of): the CLI's --json record names torch's out-of-memory
     RuntimeError "memory", as the worker does, with the worker's hint."""
     from artcloak import cli
-    from artcloak.errors import Cancelled, InputError, ModelError, kind_of
+    from artcloak.errors import Cancelled, InputError, ModelError, OutputError, kind_of
     from artcloak.worker import error_event
 
     for e, kind in ((MemoryError(), "memory"), (RuntimeError("CUDA out of memory. Tried"), "memory"),
-                    (InputError("x"), "input"), (ModelError("x"), "model"), (Cancelled("x"), "cancelled"),
+                    (InputError("x"), "input"), (OutputError("x"), "output"), (ModelError("x"), "model"),
+                    (Cancelled("x"), "cancelled"),
                     (RuntimeError("boom"), "internal"), (ValueError("x"), "internal")):
         assert kind_of(e) == kind == error_event(e)["kind"], e
     src = tmp_path / "in.png"

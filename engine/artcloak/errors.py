@@ -24,12 +24,17 @@ class ModelError(ArtcloakError):
             "to download the model weights.")
 
 
+class OutputError(ArtcloakError):
+    """The result cannot be written where asked (no space, a file-size limit, a name too long, a folder
+    that cannot be made or written): the protection itself was not at fault."""
+
+
 class Cancelled(ArtcloakError):
     """The caller's cancel() returned true; no result was produced."""
 
 
 MEMORY_HINT = "Close other programs, or protect a smaller image (or a part of it)."
-KINDS = ((InputError, "input"), (ModelError, "model"), (Cancelled, "cancelled"))
+KINDS = ((InputError, "input"), (OutputError, "output"), (ModelError, "model"), (Cancelled, "cancelled"))
 
 
 def is_out_of_memory(e: BaseException) -> bool:
@@ -41,7 +46,7 @@ def is_out_of_memory(e: BaseException) -> bool:
 
 def kind_of(e: BaseException) -> str:
     """What went wrong, in one word the fronts share (the worker's error event, the CLI's --json):
-    "memory", "input", "model", "cancelled" or "internal"."""
+    "memory", "input", "output", "model", "cancelled" or "internal"."""
     if is_out_of_memory(e):
         return "memory"
     for cls, name in KINDS:

@@ -65,6 +65,11 @@ class Params:
 
     def validate(self) -> None:
         """Raise InputError naming the first bad value (called when built: see the class docstring)."""
+        for f in fields(self):  # JSON from the worker may carry any type: a wrong one is the caller's error
+            value, want = getattr(self, f.name), {"str": str, "int": int}[str(f.type)]
+            if not isinstance(value, want) or isinstance(value, bool):
+                raise InputError(f"{f.name} must be {'text' if want is str else 'an integer'}, "
+                                 f"not {type(value).__name__} {value!r}")
         for name, allowed in (("intensity", INTENSITIES), ("quality", QUALITIES)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")

@@ -48,11 +48,19 @@ def validate(pixels: np.ndarray) -> None:
         raise InputError("the image is empty (0 pixels)")
     if h < MIN_SIDE or w < MIN_SIDE:
         raise InputError(f"the image is {w}x{h} pixels; artcloak needs at least {MIN_SIDE}x{MIN_SIDE}")
-    if h * w > MAX_PIXELS:
-        raise InputError(f"the image is {w}x{h} = {h * w / 1e6:.0f} megapixels; the limit is "
-                         f"{MAX_PIXELS / 1e6:.0f} megapixels (scale it down or protect it in parts)")
+    check_size(w, h)
     if pixels.dtype == np.float32 and not np.isfinite(pixels).all():
         raise InputError("the image contains NaN or infinite values")
+
+
+def check_size(width: int, height: int, what: str = "the image") -> None:
+    """The engine's one pixel-count limit (MAX_PIXELS), with its one message: checked on the array,
+    and earlier wherever the size is known before the pixels (a file's header, a worker job, a target
+    image), so an image too large is refused before it is decoded or any work starts."""
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{what} is {width}x{height} = {width * height:,} pixels; the limit is "
+                         f"{MAX_PIXELS:,} pixels ({MAX_PIXELS / 1e6:.0f} megapixels)",
+                         "Scale it down, or protect it in parts.")
 
 
 def split(pixels: np.ndarray) -> Work:

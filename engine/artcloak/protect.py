@@ -8,7 +8,7 @@ import numpy as np
 
 from . import pixels as px
 from . import runtime
-from .cloak import presets, shaping
+from .cloak import presets, shaping, targets
 from .cloak.optimize import optimize
 from .errors import Cancelled
 from .measure import metrics, report_text
@@ -39,6 +39,7 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     report_progress = progress or (lambda f, m: None)
     should_stop = cancel or (lambda: False)
     work = px.split(pixels)
+    targets.check(params.target)  # before the models load: a bad target image must not cost a run
     models = resolve_models(params.model_list)
 
     def check_cancel() -> None:

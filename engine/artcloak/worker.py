@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from .errors import MEMORY_HINT, ArtcloakError, InputError, kind_of
+from .files import destination
 
 FORMATS = {"u8": np.dtype("<u1"), "u16": np.dtype("<u2"), "float": np.dtype("<f4")}
 MIN_INTERVAL = 0.05  # seconds between progress events (GIMP redraws its bar on each)
@@ -35,16 +37,18 @@ class Events:
         self.stream = stream
         self.broken = False  # the client stopped reading (it died): events go nowhere from then on
         self._last = (-1.0, None, 0.0)
+        self._lock = threading.Lock()  # the job and the answer to a request while busy write lines
 
     def send(self, event: str, **fields: Any) -> None:
-        if self.broken:
-            return
-        try:
-            self.stream.write(json.dumps({"event": event, **fields}) + "\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            self.broken = True
-            self.stream = open(os.devnull, "w")  # the dead pipe is replaced for good
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.broken = True
+                self.stream = open(os.devnull, "w")  # the dead pipe is replaced for good
 
     def progress(self, fraction: float, message: str) -> None:
         """Forward progress, skipping repeats closer than MIN_INTERVAL apart."""
@@ -75,7 +79,10 @@ def _int(job: dict, key: str) -> int:
 
 def read_raw(job: dict, key: str) -> np.ndarray:
     """Read the H x W x C raw file the job names, checking its size against the job's geometry."""
+    from .pixels import check_size
+
     w, h, c = _int(job, "width"), _int(job, "height"), _int(job, "channels")
+    check_size(w, h)  # before a pixel is read: the engine's one limit, with its one message
     fmt = job.get("format")
     if fmt not in FORMATS:
         raise InputError(f"job field 'format' must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -96,10 +103,17 @@ def read_raw(job: dict, key: str) -> np.ndarray:
 def write_raw(arr: np.ndarray, path: str) -> None:
     """Write little-endian raw samples under a temporary name, then rename: never a partial output."""
     part = path + ".part"
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
-    os.replace(part, path)
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes())
+        os.replace(part, path)
+    except OSError as e:  # a full disk or a size limit: said in words, the part file removed
+        try:
+            os.unlink(part)
+        except OSError:
+            pass
+        raise destination.write_failure(e, os.path.basename(path)) from None
 
 
 def _check_dir(job: Any) -> dict:
@@ -197,6 +211,26 @@ def _read_job(stream: IO[str]) -> dict:
     return _check_dir(job)
 
 
+BUSY = "this worker runs one job and is busy with it; the request was not run"
+BUSY_HINT = "Start another `python -m artcloak.worker` for each job."
+
+
+def answer_while_busy(stream: IO[str], events: Events) -> threading.Thread:
+    """Answer every further line on stdin with a `refused` event while the job runs (one job per
+    process): a second request is never silently dropped."""
+    def read() -> None:
+        try:
+            for line in iter(stream.readline, ""):
+                if line.strip():
+                    events.send("refused", message=BUSY, hint=BUSY_HINT, kind="input")
+        except (OSError, ValueError):
+            pass  # stdin closed: nothing more can come
+
+    thread = threading.Thread(target=read, name="busy", daemon=True)
+    thread.start()
+    return thread
+
+
 def _op_of(job: dict) -> Callable:
     """The job's operation from OPS, checked before any work starts (a typo must not load torch)."""
     op = OPS.get(job.get("op"))
@@ -217,6 +251,7 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
         job = _read_job(stdin or sys.stdin)
         folder = job["dir"]
         op = _op_of(job)
+        answer_while_busy(stdin or sys.stdin, events)
         events.progress(0.0, "starting the engine")  # torch takes seconds to load: show life at once
         events.send("done", **op(job, events, watch))
         return 0

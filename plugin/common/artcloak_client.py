@@ -8,8 +8,8 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
 
   EngineError(message, hint="", kind="internal")
       Every failure. `.message` says what happened, `.hint` how to fix it, `.kind` is one of
-      "input", "model", "memory", "internal", "cancelled" (from the worker), "engine" (the engine's
-      Python is missing or cannot start) or "crash" (the engine stopped without a result).
+      "input", "output", "model", "memory", "internal", "cancelled" (from the worker), "engine" (the
+      engine's Python is missing or cannot start) or "crash" (the engine stopped without a result).
   find_engine_python() -> str
       The engine's Python executable. Lookup order: env ARTCLOAK_ENGINE_PYTHON (a python path),
       env ARTCLOAK_CONFIG (a JSON path), artcloak-engine.json beside this file, then

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import ArtcloakError, InputError, ModelError, kind_of
+from ..errors import ArtcloakError, InputError, ModelError, OutputError, kind_of
 from ..measure import report_text
 from ..params import Params
 from .common import (
@@ -47,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    from ..files.imageio import EXTENSION, FORMATS
+
     inputs = [Path(p) for p in args.inputs]
     if (args.output is None) == (args.out_dir is None):
         raise UsageError("give either -o OUT (one input) or --out-dir DIR")
@@ -55,16 +57,16 @@ def _outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
         if len(inputs) != 1:
             raise UsageError(f"-o names one output file but {len(inputs)} inputs were given; use --out-dir")
         out = Path(args.output)
-        if out.is_dir():
+        if os.path.isdir(out):  # (Path.is_dir raises for a name too long; it is checked later, in words)
             raise UsageError(f"{out} is a folder; use --out-dir {out}")
-        from ..files.imageio import FORMATS
-
-        if fmt is None and out.suffix.lower() not in FORMATS:
+        named = FORMATS.get(out.suffix.lower())
+        if fmt is None and named is None:
             raise UsageError(f"cannot tell the format from {out.name!r}; "
                              "end it with .png, .jpg, .webp or .tif")
+        if fmt is not None and named is not None and named != fmt:
+            raise UsageError(f"--format {args.format} writes {fmt} but the name {out.name!r} says {named}; "
+                             f"name it {out.stem}{EXTENSION[fmt]}, or leave --format out")
         return [(inputs[0], out)]
-    from ..files.imageio import EXTENSION
-
     folder = Path(args.out_dir)
     pairs = []
     for src in inputs:
@@ -85,7 +87,7 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
     """Protect one file into `dst` (atomically); returns the per-file record."""
 
     from .. import pixels as px
-    from ..files import imageio, metadata
+    from ..files import destination, imageio, metadata
     from ..measure import metrics
     from ..protect import protect
 
@@ -99,10 +101,10 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
         raise InputError(f"{src.name}: writing {out_fmt} files is not supported",
                          "Use --format png (or name the output .png).")
     if out_fmt == "JPEG" and pixels.shape[2] in (2, 4):
-        raise InputError(f"{src.name} has an alpha channel and JPEG has none",
+        what = "a transparent colour (PNG tRNS)" if info.colour_key else "an alpha channel"
+        raise InputError(f"{src.name} has {what} and JPEG has no alpha",
                          "Write it as PNG or WebP (--format png).")
-    if not os.access(dst.parent if dst.parent != Path("") else Path("."), os.W_OK):
-        raise InputError(f"cannot write into {dst.parent}", "Check that the folder exists and is writable.")
+    destination.check_name(dst)
     result = protect(pixels, params, progress)
     progress(0.97, "writing")
     notes = info.notes + imageio.write(dst, result.pixels, info, out_fmt, do_not_train, notice)
@@ -138,24 +140,86 @@ def summary_line(rec: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    """`artcloak protect`: each input in turn; one bad file is reported and the batch goes on."""
-    params = params_from(args)
-    pairs = _outputs(args)
-    fmt = OUT_FORMATS[args.format]
-    tty = sys.stderr.isatty() and not args.json
-    seen: dict[Path, Path] = {}
-    failed = 0
+def _check_options(args: argparse.Namespace, params: Params) -> None:
+    """What the options alone decide, before any file is read: a usage error (exit 2) now rather than
+    a failure after the work."""
+    from ..cloak import targets
+    from ..files import metadata
+
+    if args.no_metadata and args.notice is not None:
+        raise UsageError("--notice is the text of the metadata that --no-metadata leaves out; "
+                         "give one of them")
+    try:
+        metadata.check_notice(args.notice)
+        targets.check(params.target)
+    except InputError as e:
+        raise UsageError(f"{e}. {e.hint}" if e.hint else str(e)) from None
+    if not params.robustness_list:
+        print("artcloak: note: --robustness is empty: the protection is not made to survive any "
+              "transform (JPEG, resizing, ...)", file=sys.stderr)
+
+
+def _check_destinations(args: argparse.Namespace, pairs: list[tuple[Path, Path]]) -> dict[int, Exception]:
+    """Each output's problem that is known before any work (the folder cannot be made or written,
+    the name is too long, two inputs would write one file), by its index: those files are reported
+    and skipped at once, so none fails at its end for a reason that was there from the start."""
+    from ..files import destination
+
+    problems: dict[int, Exception] = {}
+    folder_problem = None
     if args.out_dir is not None:
-        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    for i, (src, dst) in enumerate(pairs):
-        bar = Bar(tty, f"[{i + 1}/{len(pairs)}] {src.name}")
         try:
+            destination.make_folder(args.out_dir)
+        except OutputError as e:
+            folder_problem = e
+    seen: dict[Path, Path] = {}
+    for i, (src, dst) in enumerate(pairs):
+        try:
+            if folder_problem is not None:
+                raise folder_problem
+            destination.check_name(dst)
             key = dst.resolve()
             if key in seen:
                 raise InputError(f"{dst} would overwrite the result of {seen[key]} (same file name)",
                                  "Protect files with the same name into different folders.")
             seen[key] = src
+        except (InputError, OutputError) as e:
+            problems[i] = e
+    return problems
+
+
+def _failure(args: argparse.Namespace, src: Path, dst: Path, e: BaseException) -> dict:
+    """Report one file's failure (a --json record, or the error in words) and return its record."""
+    msg = str(e) or type(e).__name__
+    for named in (f"{src}: ", f"{src.name}: "):  # the file is named once, in front of the line
+        msg = msg[len(named):] if msg.startswith(named) else msg
+    rec = {"input": str(src), "output": str(dst), "ok": False, "error": msg, "hint": hint(e),
+           "kind": kind_of(e)}
+    if rec["kind"] == "internal":
+        rec["error"] = f"{type(e).__name__}: {e}"
+    if args.json:
+        emit(rec)
+    else:
+        print_error(f"{src}: {rec['error']}", rec["hint"])
+    return rec
+
+
+def run(args: argparse.Namespace) -> int:
+    """`artcloak protect`: each input in turn; one bad file is reported and the batch goes on."""
+    params = params_from(args)
+    pairs = _outputs(args)
+    _check_options(args, params)
+    fmt = OUT_FORMATS[args.format]
+    tty = sys.stderr.isatty() and not args.json
+    problems = _check_destinations(args, pairs)
+    for i, e in problems.items():
+        _failure(args, *pairs[i], e)
+    failed = len(problems)
+    for i, (src, dst) in enumerate(pairs):
+        if i in problems:
+            continue
+        bar = Bar(tty, f"[{i + 1}/{len(pairs)}] {src.name}")
+        try:
             rec = protect_file(src, dst, params, fmt, not args.no_metadata, args.notice, bar)
             bar.close()
             if args.json:
@@ -169,18 +233,11 @@ def run(args: argparse.Namespace) -> int:
         except (ArtcloakError, MemoryError, Exception) as e:  # one bad file must not stop the batch
             bar.close()
             failed += 1
-            msg = str(e) or type(e).__name__
-            msg = msg[len(src.name) + 2:] if msg.startswith(src.name + ": ") else msg
-            rec = {"input": str(src), "output": str(dst), "ok": False, "error": msg,
-                   "hint": hint(e), "kind": kind_of(e)}
-            if rec["kind"] == "internal":
-                rec["error"] = f"{type(e).__name__}: {e}"
-            if args.json:
-                emit(rec)
-            else:
-                print_error(f"{src}: {rec['error']}", rec["hint"])
+            rec = _failure(args, src, dst, e)
             if isinstance(e, ModelError):  # every other file would fail the same way
-                for src2, dst2 in pairs[i + 1:]:
+                for j, (src2, dst2) in enumerate(pairs[i + 1:], start=i + 1):
+                    if j in problems:
+                        continue
                     failed += 1
                     rest = dict(rec, input=str(src2), output=str(dst2))
                     if args.json:

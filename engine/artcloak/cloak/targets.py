@@ -64,19 +64,36 @@ def checker(h: int, w: int, seed: int = 0) -> np.ndarray:
 MAKERS = {"mosaic": mosaic, "stripes": stripes, "noise": noise, "checker": checker}  # params.BUILTIN_TARGETS
 
 
-def load_image(path: str | Path, h: int, w: int) -> np.ndarray:
-    """A user's target image, converted to RGB and tiled (not stretched) to h x w."""
-    from PIL import Image, UnidentifiedImageError
+def _open(path: str | Path):
+    """The user's target image, opened lazily: an image file within the engine's pixel limit."""
+    from PIL import UnidentifiedImageError
+
+    from ..files import imageio
 
     p = Path(path)
     if not p.is_file():
         raise InputError(f"target {str(path)!r} is neither a built-in texture ({', '.join(BUILTIN_TARGETS)}) "
                          "nor an image file")
     try:
-        with Image.open(p) as im:
+        return imageio.open_image(p, what=f"the target image {p.name}")
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"cannot read the target image {str(path)!r}: {e}") from e
+
+
+def check(name: str) -> None:
+    """Refuse a target that cannot be used before any work starts: a name that is neither a built-in
+    texture nor a readable image, or an image over the pixel limit (read from its header)."""
+    if name not in MAKERS:
+        _open(name).close()
+
+
+def load_image(path: str | Path, h: int, w: int) -> np.ndarray:
+    """A user's target image, converted to RGB and tiled (not stretched) to h x w."""
+    try:
+        with _open(path) as im:
             im.thumbnail((max(w, 64), max(h, 64)))
             arr = np.asarray(im.convert("RGB"), np.float32) / 255
-    except (UnidentifiedImageError, OSError) as e:
+    except OSError as e:
         raise InputError(f"cannot read the target image {str(path)!r}: {e}") from e
     reps = (-(-h // arr.shape[0]), -(-w // arr.shape[1]), 1)
     return np.ascontiguousarray(np.tile(arr, reps)[:h, :w])

@@ -5,23 +5,32 @@ ImageInfo with everything needed to write the result back the same way: PNG stay
 16 bit, grey/RGB, with or without alpha, every ancillary chunk copied verbatim), JPEG is written
 at quality 95 without chroma subsampling (keeping EXIF, ICC, comments and other APP segments),
 WebP stays lossless or lossy as it was, TIFF keeps 8-bit, 16-bit grey and float grey.
+A grey or RGB PNG whose tRNS chunk names a transparent colour (a colour key) is read with an alpha
+channel made from it (0 where the key is), so its transparent pixels are not changed, and written
+back without it: the key's pixels byte for byte, the tRNS still naming them.
 `write_atomic` writes through a temporary file in the target folder and renames it, so a failure
-never leaves a half-written file and an existing file is replaced in one step.
+never leaves a half-written file and an existing file is replaced in one step; a failure to write is
+an OutputError in words (files.destination).
+Every image is opened through `open_image`, which checks the engine's pixel limit
+(pixels.MAX_PIXELS) from the header before anything is decoded; Pillow's own, lower limit
+(Image.MAX_IMAGE_PIXELS, a "decompression bomb" error) is switched off for that reason.
 """
 from __future__ import annotations
 
 import io
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .. import pixels as px
 from ..errors import InputError
-from . import metadata, pngcodec
+from . import destination, metadata, pngcodec
+
+Image.MAX_IMAGE_PIXELS = None  # open_image checks the engine's one limit, pixels.MAX_PIXELS, instead
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".webp": "WEBP",
            ".tif": "TIFF", ".tiff": "TIFF"}
@@ -55,6 +64,7 @@ class ImageInfo:
     tiff_compression: str | None = None
     tiff_tags: dict = field(default_factory=dict)
     frames: int = 1
+    colour_key: tuple[int, ...] | None = None  # PNG tRNS colour, in sample units: alpha was added for it
 
 
 def format_for(path: Path, default: str | None = None) -> str:
@@ -66,6 +76,18 @@ def format_for(path: Path, default: str | None = None) -> str:
 
 
 # ---- reading -------------------------------------------------------------------------------------
+
+def open_image(source: str | os.PathLike | io.BytesIO, what: str = "the image") -> Image.Image:
+    """A lazily opened Pillow image whose size is within the engine's limit (checked from its header,
+    before any pixel is decoded, with pixels.check_size's message)."""
+    im = Image.open(source)
+    try:
+        px.check_size(im.width, im.height, what)
+    except InputError:
+        im.close()
+        raise
+    return im
+
 
 def read(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     """Pixels (H x W x C, C 1-4; uint8, uint16 or float32) and what is needed to write them back."""
@@ -94,6 +116,7 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
 
 def _read_png(data: bytes) -> tuple[np.ndarray, ImageInfo]:
     png = pngcodec.parse(data)
+    px.check_size(png.width, png.height)
     chunks = []
     info = ImageInfo("PNG")
     for ch in png.chunks:
@@ -116,13 +139,40 @@ def _read_png(data: bytes) -> tuple[np.ndarray, ImageInfo]:
         pixels = pngcodec.decode16(png)
         info.mode = f"{'L' if pixels.shape[2] <= 2 else 'RGB'}{'A' if pixels.shape[2] in (2, 4) else ''};16"
     else:
-        im = Image.open(io.BytesIO(data))
+        im = open_image(io.BytesIO(data))
         pixels, notes = _pixels_of(im)
         info.mode, info.notes = im.mode, info.notes + notes
         if notes:  # palette / 1-bit images are rewritten as plain grey or RGB(A)
             info.png_same_encoding = False
+    key = _colour_key(png, chunks, pixels)
+    if key is not None:
+        pixels = _with_key_alpha(pixels, key)
+        info.colour_key = key if info.png_same_encoding else None  # else the alpha is written as such
     info.png_chunks = [c for c in chunks if info.png_same_encoding or c.type not in PNG_PIXEL_CHUNKS]
     return pixels, info
+
+
+def _colour_key(png: pngcodec.PngFile, chunks: list[pngcodec.Chunk], pixels: np.ndarray
+                ) -> tuple[int, ...] | None:
+    """The transparent colour a grey or RGB PNG's tRNS chunk names, in the units of `pixels` (a
+    1, 2 or 4-bit grey key scaled as the decoder scaled the samples); None without one."""
+    trns = next((c.data for c in chunks if c.type == b"tRNS"), None)
+    n = {0: 1, 2: 3}.get(png.colour_type)
+    if trns is None or n is None or len(trns) < 2 * n or pixels.shape[2] != n:
+        return None
+    key = struct.unpack(f">{n}H", trns[: 2 * n])
+    if png.bit_depth < 8:
+        key = tuple(k * (255 // ((1 << png.bit_depth) - 1)) for k in key)
+    elif png.bit_depth == 8:
+        key = tuple(k & 0xFF for k in key)
+    return key
+
+
+def _with_key_alpha(pixels: np.ndarray, key: tuple[int, ...]) -> np.ndarray:
+    """`pixels` with an alpha channel: 0 where every sample equals the key colour, else opaque."""
+    top = np.iinfo(pixels.dtype).max
+    opaque = ~np.all(pixels == np.asarray(key, pixels.dtype), axis=2)
+    return np.concatenate([pixels, (opaque * top).astype(pixels.dtype)[..., None]], axis=2)
 
 
 def _iccp_profile(data: bytes) -> bytes | None:
@@ -187,7 +237,7 @@ def _jpeg_app_segments(data: bytes) -> bytes:
 
 
 def _read_pillow(data: bytes) -> tuple[np.ndarray, ImageInfo]:
-    im = Image.open(io.BytesIO(data))
+    im = open_image(io.BytesIO(data))
     fmt = im.format or "unknown"
     info = ImageInfo(fmt, mode=im.mode)
     info.frames = getattr(im, "n_frames", 1)
@@ -265,9 +315,27 @@ def _encode_png(pixels: np.ndarray, info: ImageInfo, xmp: str | None, same: bool
         pixels = (np.clip(pixels, 0, 1) * 65535 + 0.5).astype(np.uint16)
         notes.append("float pixels written as 16-bit PNG")
     chunks = list(info.png_chunks) if same else _png_chunks_from(info)
+    if same and info.colour_key is not None and pixels.shape[2] in (2, 4):
+        pixels = _without_key_alpha(pixels, info.colour_key)
+        trns = pngcodec.Chunk(b"tRNS", struct.pack(f">{len(info.colour_key)}H", *info.colour_key))
+        chunks = [trns if c.type == b"tRNS" else c for c in chunks]
     if xmp:
         chunks.append(pngcodec.itxt(XMP_KEY, xmp))
     return pngcodec.encode(pixels, chunks), notes
+
+
+def _without_key_alpha(pixels: np.ndarray, key: tuple[int, ...]) -> np.ndarray:
+    """The colour of a colour-key image read with `_with_key_alpha`: its transparent pixels are the
+    key again, and an opaque pixel the protection moved onto the key is moved one step off it (it
+    would turn transparent)."""
+    top = np.iinfo(pixels.dtype).max
+    colour = pixels[..., :-1].copy()
+    k = np.asarray(key, pixels.dtype)
+    transparent = pixels[..., -1] == 0
+    colour[transparent] = k
+    onto = ~transparent & np.all(colour == k, axis=2)
+    colour[onto, 0] = k[0] + 1 if k[0] < top else k[0] - 1
+    return colour
 
 
 def _bit_depth_for(fmt: str, pixels: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -375,7 +443,10 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int | None = None) 
     """Write `data` to `path` through a private temporary file in the same folder, then rename:
     readers see the old file or the whole new one, never a part; on failure nothing is left."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        fd, tmp = destination.temp_file(path)
+    except OSError as e:
+        raise destination.write_failure(e, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -383,11 +454,13 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int | None = None) 
             os.fsync(f.fileno())
         os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise destination.write_failure(e, path) from None
         raise
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+from ..errors import InputError
+
 NS_X = "adobe:ns:meta/"
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
@@ -38,6 +40,7 @@ DMI_LABELS = {
 # No commas: GIMP 3.0.4 cuts a language-alternative value at its first comma on the way to its exporters.
 NOTICE = ("The owner of this image prohibits its use for training or fine-tuning or evaluating machine "
           "learning and AI models (generative AI included) and for text and data mining.")
+NOTICE_MAX = 2000  # characters: even at 4 UTF-8 bytes each, well inside a JPEG's 64 KB XMP segment
 PREFIXES = {"x": NS_X, "rdf": NS_RDF, "plus": NS_PLUS, "tdm": NS_TDM}
 # The three "do not train" properties (prefix:name -> value), declared once for the engine and the plug-ins
 DO_NOT_TRAIN = {"plus:DataMining": PROHIBITED_AIML, "plus:OtherConstraints": NOTICE, "tdm:reservation": "1"}
@@ -101,8 +104,25 @@ def _rdf_of(root: ET.Element) -> ET.Element | None:
     return root if root.tag == _q(NS_RDF, "RDF") else root.find(f".//{_q(NS_RDF, 'RDF')}")
 
 
+def check_notice(notice: str | None) -> None:
+    """A user's notice must be one line of printable text, at most NOTICE_MAX characters: a control
+    character makes the XMP invalid (the marks could not be read back), and a long one does not fit
+    a JPEG's XMP segment. Checked before any work, and again when the XMP is made."""
+    if notice is None:
+        return
+    if len(notice) > NOTICE_MAX:
+        raise InputError(f"the notice is {len(notice)} characters long; at most {NOTICE_MAX} fit",
+                         "Shorten the notice (--notice).")
+    bad = next((c for c in notice if not c.isprintable()), None)
+    if bad is not None:
+        raise InputError(f"the notice contains the control or unprintable character {bad!r} at position "
+                         f"{notice.index(bad) + 1}; it must be one line of printable text",
+                         "Remove line breaks, tabs and control characters from the notice (--notice).")
+
+
 def do_not_train_xmp(existing: str | bytes | None = None, notice: str | None = None) -> str:
     """An XMP packet saying "do not train", merged into `existing` (kept otherwise unchanged)."""
+    check_notice(notice)
     for prefix, uri in PREFIXES.items():
         ET.register_namespace(prefix, uri)
     root = _parse(existing)
