@@ -41,7 +41,7 @@ class Tuning:
     """Knobs kept in one place for the benchmark's experiments; defaults are the measured choice."""
 
     objective: str = "mix"  # an OBJECTIVES name: "target" (toward the target's latents), "away" (from the
-    # clean image's latents) or "mix" (both)
+    # clean image's latents), "mix" (both) or "copy" (the decoded copy alone where a decoder exists)
     # gradient weights at full, 1/2, 1/4, 1/8 resolution: steps toward coherent signs
     smooth: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     update: str = "local"  # a STEP_RULES name: "local" (per 16 px cell), "grad" (whole image), "adam", "sign"
@@ -51,6 +51,9 @@ class Tuning:
     # weight of the decoded-copy term for surrogates with a decoder: push D(E(view)) away from the
     # clean image's copy (what a trainer's model would learn), in dB so it scales itself; 0 = latents only
     copy: float = 2.0  # (the decoded window's size is the quality preset's Search.copy_window)
+    # a random start, as a fraction of each pixel's allowance: the "away" and "copy" terms have no
+    # gradient at zero change (a minimum of the distance they grow), so sign steps need one
+    start: float = 0.0
 
 
 def device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -216,7 +219,12 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     check_cancel()
 
     channels = 1 if work.grey else 3
-    delta = torch.zeros(1, channels, hw, ww, device=dev, requires_grad=True)
+    delta = torch.zeros(1, channels, hw, ww, device=dev)
+    if tuning.start:
+        with torch.no_grad():
+            delta.copy_((torch.rand(delta.shape, generator=gen).to(dev) * 2 - 1) * tuning.start * bmap)
+            _project(delta, x[:, :channels], bmap, budget.chroma)
+    delta.requires_grad_(True)
     moments = _Moments(torch.zeros_like(delta), torch.zeros_like(delta))
     quant = work.scale if (at_full and work.source.dtype != np.float32) else 0.0
     steps = search.steps
@@ -282,7 +290,17 @@ def _draw(pool: list[transforms.View], order: list[int], rng: random.Random,
 
 # ---- the objective ---------------------------------------------------------------------------------
 
-OBJECTIVES = {"target": (1.0, 0.0), "away": (0.0, 1.0), "mix": (1.0, 1.0)}  # (toward target, from clean)
+@dataclass(frozen=True)
+class Objective:
+    toward: float  # weight of the latents' pull toward the target's
+    away: float  # weight of the latents' push from the clean image's
+    latents_with_copy: bool = True  # False: where a decoder is loaded, its copy term alone
+    in_db: bool = False  # the push from the clean latents in dB, like the copy term: terms summed into one
+    # sign step then count alike, whatever their scale
+
+
+OBJECTIVES = {"target": Objective(1.0, 0.0), "away": Objective(0.0, 1.0), "mix": Objective(1.0, 1.0),
+              "copy": Objective(0.0, 1.0, latents_with_copy=False, in_db=True)}
 
 
 def _loss(encs: _Encoders, refs: _References, names: list[str], v: torch.Tensor, index: int,
@@ -290,16 +308,20 @@ def _loss(encs: _Encoders, refs: _References, names: list[str], v: torch.Tensor,
     """One step's loss over the encoders it runs: each one's latents toward the target's and away from
     the clean image's (relative MSE), and, where a decoder is loaded, the decoded copy away from the
     clean image's copy (in dB, so it scales itself)."""
-    toward, away = OBJECTIVES[tuning.objective]
+    objective = OBJECTIVES[tuning.objective]
     loss = 0.0
     for name in names:
         z = encs.encode(name, v)
         zt, z0 = refs.latents(name, index, view)
+        toward, away = objective.toward, objective.away
+        if name in encs.decoders and not objective.latents_with_copy:
+            toward = away = 0.0
         term = 0.0
         if toward:
             term = term + toward * F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
         if away:
-            term = term - away * F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+            moved = F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+            term = term - away * ((moved + 1e-9).log() if objective.in_db else moved)
         if name in encs.decoders:
             win, c0 = refs.copy(name, index, z0, copy_window, rng)
             c1 = encs.decode(name, z[..., win[0], win[1]])
