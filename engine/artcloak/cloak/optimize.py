@@ -51,8 +51,8 @@ class Tuning:
     # weight of the decoded-copy term for surrogates with a decoder: push D(E(view)) away from the
     # clean image's copy (what a trainer's model would learn), in dB so it scales itself; 0 = latents only
     copy: float = 2.0  # (the decoded window's size is the quality preset's Search.copy_window)
-    # a random start, as a fraction of each pixel's allowance: the "away" and "copy" terms have no
-    # gradient at zero change (a minimum of the distance they grow), so sign steps need one
+    # a random start, as a fraction of each pixel's allowance (PGD's): the "away" and "copy" terms
+    # have no gradient at zero change but through the views' JPEG and noise
     start: float = 0.0
 
 
@@ -300,6 +300,7 @@ class Objective:
 
 
 OBJECTIVES = {"target": Objective(1.0, 0.0), "away": Objective(0.0, 1.0), "mix": Objective(1.0, 1.0),
+              "away-db": Objective(0.0, 1.0, in_db=True),
               "copy": Objective(0.0, 1.0, latents_with_copy=False, in_db=True)}
 
 
