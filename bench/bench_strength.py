@@ -3,6 +3,7 @@
     ARTCLOAK_PRECISION=fp32 ARTCLOAK_MODELS=../shared/models/taesd .venv/bin/python bench/bench_strength.py
         [--images astronaut,coffee,illustration,lineart,painting] [--size 1024]
         [--presets default/default,default/max,high/default] [--no-baseline] [--plain-steps 20]
+        [--plain-cache DIR]
         [--tuning '{"update": "sign"}'] [--json out.json]
 
 One row per image and preset (intensity/quality), then the plain recipe (bench/baseline_plain.py) fitted to
@@ -77,6 +78,7 @@ def main() -> None:
     ap.add_argument("--presets", default="default/default", help="intensity/quality pairs, comma-separated")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--plain-steps", type=int, default=20)
+    ap.add_argument("--plain-cache", help="keep the plain attack's change here (its seconds then omit it)")
     ap.add_argument("--tuning", default="", help="optimize.Tuning fields as JSON, or a list of them: one row "
                     "per preset and tuning (experiments)")
     ap.add_argument("--json", help="write every figure here")
@@ -101,7 +103,14 @@ def main() -> None:
             continue
         first = next(iter(results[name].values()))
         t0 = time.time()
-        delta = plain_attack(px.to_float_rgb(img), steps=a.plain_steps)
+        saved = Path(a.plain_cache) / f"{name}_{a.size}_{a.plain_steps}.npy" if a.plain_cache else None
+        if saved is not None and saved.is_file():  # the attack does not depend on the product: refit only
+            delta = np.load(saved)
+        else:
+            delta = plain_attack(px.to_float_rgb(img), steps=a.plain_steps)
+            if saved is not None:
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                np.save(saved, delta)
         out = fit_psnr(img, delta, first["perceptual"]["psnr"])
         b = results[name]["plain"] = judge(img, out, time.time() - t0, cache)
         print(row(f"{name} plain recipe", b), flush=True)

@@ -146,7 +146,7 @@ def test_presets_are_resolved_in_one_place():
 
 
 def test_the_copy_objective_with_a_random_start_moves_within_the_map():
-    """The "copy" objective with sign steps from a random start (Tuning.start): the change moves,
+    """The "copy" objective with sign steps from a random start (Search.start): the change moves,
     the start is really drawn (it changes the result) and every step is projected into the caps."""
     from artcloak.cloak.optimize import Tuning
 
@@ -155,7 +155,7 @@ def test_the_copy_objective_with_a_random_start_moves_within_the_map():
     params = Params(quality="fast", seed=2)
 
     def run(start: float) -> np.ndarray:
-        t = Tuning(objective="copy", update="sign", start=start, prune=0.0)
+        t = Tuning(prune=0.0, overrides={"objective": "copy", "update": "sign", "start": start})
         return optimize(work, params, ["taef2", "taesana"], lambda f, m: None, lambda: None, t)
 
     a, b = run(0.0), run(0.5)

@@ -8,7 +8,7 @@ Why it is shaped this way:
   Transformation, restricted to Params.robustness), so the effect survives what platforms do.
 - The perturbation is bounded per pixel by a texture-masking budget (shaping.budget_map): flat colour
   gets at most ~1/255, busy texture the most.
-- Steps follow the gradient's own shape, normalised per 16 px cell (Tuning.update "local"): Adam's
+- Steps follow the gradient's own shape, normalised per 16 px cell (Search.update "local"): Adam's
   per-pixel normalisation turns every step into a random-looking sign pattern, which scores like
   plain noise; the gradient's shape is what the encoders respond to beyond noise.
 - Before the last steps, the half of the changed pixels that helped least (or hurt) is dropped
@@ -40,20 +40,16 @@ from . import presets, shaping, targets, transforms
 class Tuning:
     """Knobs kept in one place for the benchmark's experiments; defaults are the measured choice."""
 
-    objective: str = "mix"  # an OBJECTIVES name: "target" (toward the target's latents), "away" (from the
-    # clean image's latents), "mix" (both) or "copy" (the decoded copy alone where a decoder exists)
+    # (the objective, the step rule and the random start are the quality preset's: Search.objective,
+    # Search.update, Search.start; overrides changes them)
     # gradient weights at full, 1/2, 1/4, 1/8 resolution: steps toward coherent signs
     smooth: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    update: str = "local"  # a STEP_RULES name: "local" (per 16 px cell), "grad" (whole image), "adam", "sign"
     weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
     overrides: dict = field(default_factory=dict)  # Search/Budget field overrides, for experiments
     prune: float = 0.25  # fraction of changed pixels that helped least (or hurt), dropped before the end
     # weight of the decoded-copy term for surrogates with a decoder: push D(E(view)) away from the
     # clean image's copy (what a trainer's model would learn), in dB so it scales itself; 0 = latents only
     copy: float = 2.0  # (the decoded window's size is the quality preset's Search.copy_window)
-    # a random start, as a fraction of each pixel's allowance (PGD's): the "away" and "copy" terms
-    # have no gradient at zero change but through the views' JPEG and noise
-    start: float = 0.0
 
 
 def device_and_dtype() -> tuple[torch.device, torch.dtype]:
@@ -220,9 +216,9 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
 
     channels = 1 if work.grey else 3
     delta = torch.zeros(1, channels, hw, ww, device=dev)
-    if tuning.start:
+    if search.start:
         with torch.no_grad():
-            delta.copy_((torch.rand(delta.shape, generator=gen).to(dev) * 2 - 1) * tuning.start * bmap)
+            delta.copy_((torch.rand(delta.shape, generator=gen).to(dev) * 2 - 1) * search.start * bmap)
             _project(delta, x[:, :channels], bmap, budget.chroma)
     delta.requires_grad_(True)
     moments = _Moments(torch.zeros_like(delta), torch.zeros_like(delta))
@@ -234,7 +230,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     refs = _References(encs, target_img, x, levels)
     order: list[int] = []
     score = torch.zeros(1, 1, hw, ww, device=dev)  # how much each pixel's change lowered the loss so far
-    rule = STEP_RULES[tuning.update]
+    rule = STEP_RULES[search.update]
     for step in range(steps):
         check_cancel()
         late = step >= steps - search.quant_steps
@@ -250,7 +246,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             xp = xp + (torch.round(xp * quant) / quant - xp).detach()
         v = transforms.degrade(_view_of(xp.clamp(0, 1), view, levels), view, gen)
         loss = _loss(encs, refs, _step_models(encs, step, search.f8_every), v, index, view, tuning,
-                     search.copy_window, rng)
+                     search, rng)
         delta.grad = None
         loss.backward()
         with torch.no_grad():
@@ -305,11 +301,11 @@ OBJECTIVES = {"target": Objective(1.0, 0.0), "away": Objective(0.0, 1.0), "mix":
 
 
 def _loss(encs: _Encoders, refs: _References, names: list[str], v: torch.Tensor, index: int,
-          view: transforms.View, tuning: Tuning, copy_window: float, rng: random.Random) -> torch.Tensor:
+          view: transforms.View, tuning: Tuning, search: presets.Search, rng: random.Random) -> torch.Tensor:
     """One step's loss over the encoders it runs: each one's latents toward the target's and away from
     the clean image's (relative MSE), and, where a decoder is loaded, the decoded copy away from the
     clean image's copy (in dB, so it scales itself)."""
-    objective = OBJECTIVES[tuning.objective]
+    objective = OBJECTIVES[search.objective]
     loss = 0.0
     for name in names:
         z = encs.encode(name, v)
@@ -324,7 +320,7 @@ def _loss(encs: _Encoders, refs: _References, names: list[str], v: torch.Tensor,
             moved = F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
             term = term - away * ((moved + 1e-9).log() if objective.in_db else moved)
         if name in encs.decoders:
-            win, c0 = refs.copy(name, index, z0, copy_window, rng)
+            win, c0 = refs.copy(name, index, z0, search.copy_window, rng)
             c1 = encs.decode(name, z[..., win[0], win[1]])
             term = term - tuning.copy * (F.mse_loss(c1, c0) + 1e-7).log()
         loss = loss + encs.weights[name] * term
