@@ -4,7 +4,8 @@
         [--images astronaut,coffee,illustration,lineart,painting] [--size 1024]
         [--presets default/default,default/max,high/default] [--no-baseline] [--plain-steps 20]
         [--plain-cache DIR]
-        [--tuning '{"update": "sign"}'] [--json out.json]
+        [--tuning '{"overrides": {"update": "sign"}, "params": {"robustness": "resize,crop"}}']
+        [--json out.json]
 
 One row per image and preset (intensity/quality), then the plain recipe (bench/baseline_plain.py) fitted to
 the PSNR of the first preset's output: eye PSNR, SSIM, LPIPS, flat change (/255), taef2's copy over
@@ -56,7 +57,8 @@ def run_product(img: np.ndarray, intensity: str, quality: str,
     from artcloak.cloak.optimize import Tuning, optimize
     from artcloak.protect import fit_to_budget
 
-    params = Params(intensity=intensity, quality=quality)
+    tuning = dict(tuning or {})
+    params = Params(intensity=intensity, quality=quality, **tuning.pop("params", {}))
     t0 = time.time()
     if not tuning:
         return protect(img, params).pixels, time.time() - t0
