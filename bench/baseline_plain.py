@@ -73,20 +73,40 @@ def _view(img: torch.Tensor, geometry: tuple[int, int, int, int, int]) -> torch.
     return transforms.resize(img, (lh, lw))[..., top: top + crop, left: left + crop]
 
 
-def fit_psnr(src: np.ndarray, delta: np.ndarray, psnr: float, iters: int = 30) -> np.ndarray:
+def fit_psnr(src: np.ndarray, delta: np.ndarray, psnr: float, iters: int = 30,
+             budget=None) -> np.ndarray:
     """src (uint8 H x W x 3) + s * delta, rounded, with s found by bisection so its PSNR is `psnr`
-    (the largest s whose rounded output stays at or above it)."""
-    from artcloak.measure import metrics
+    (the largest s whose rounded output stays at or above it). With a presets.Budget, s also keeps
+    the output within its SSIM, LPIPS and flat-area limits (the recipe held to the product's rules)."""
+    from artcloak.measure import lpips, metrics
 
     x = src.astype(np.float32) / 255
+    flat = metrics.flat_mask(x)
 
     def out(s: float) -> np.ndarray:
         return np.clip(np.rint((x + s * delta) * 255), 0, 255).astype(np.uint8)
 
-    lo, hi = 0.0, 1.0
-    while metrics.psnr(x, out(hi).astype(np.float32) / 255) > psnr and hi < 64:
-        lo, hi = hi, hi * 2
-    for _ in range(iters):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if metrics.psnr(x, out(mid).astype(np.float32) / 255) >= psnr else (lo, mid)
-    return out(lo)
+    def within(s: float, limits: bool) -> bool:
+        y = out(s).astype(np.float32) / 255
+        if not limits:
+            return metrics.psnr(x, y) >= psnr
+        if flat.any() and np.abs(y - x).mean(2)[flat].mean() > budget.flat:
+            return False
+        if metrics.ssim(x, y) < budget.min_ssim:
+            return False
+        value = lpips.distance(x, y)
+        return value is None or value <= budget.max_lpips
+
+    def largest(lo: float, hi: float, limits: bool, n: int) -> float:
+        for _ in range(n):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if within(mid, limits) else (lo, mid)
+        return lo
+
+    hi = 1.0
+    while within(hi, False) and hi < 64:
+        hi *= 2
+    s = largest(0.0, hi, False, iters)
+    if budget is not None and not within(s, True):
+        s = largest(0.0, s, True, 12)
+    return out(s)
