@@ -176,3 +176,35 @@ def test_a_windowed_headline_says_so(structured):
     assert "measured on" in report["text"]
     whole = metrics.measure(img, prot, ["taef2"], copy_views=("train512",))
     assert whole["headline"]["window"] == 512 and "window of the trainer" not in whole["text"]
+
+
+# ---- several trainer views (#19) -----------------------------------------------------------------
+
+def test_train_views_crop_where_asked_and_resave_at_their_quality():
+    rng = np.random.default_rng(5)
+    img = rng.random((600, 800, 3), dtype=np.float32)
+    assert np.array_equal(metrics.train_view(img, 576, "centre", 88), metrics.train_view(img))
+    big = metrics.resize_to(img, 640, 853)
+    assert np.array_equal(metrics.train_view(img, 640, "top-left", 75), metrics.jpeg(big[:512, :512], 75))
+    assert np.array_equal(metrics.train_view(img, 640, "bottom-right", 95),
+                          metrics.jpeg(big[-512:, -512:], 95))
+    sides = {s for s, _, _ in metrics.TRAIN_VIEWS}
+    assert sides == {512, 640, 768, 1024}
+    assert {at for _, at, _ in metrics.TRAIN_VIEWS} == set(metrics.CROP_AT)
+    assert all(75 <= q <= 95 for _, _, q in metrics.TRAIN_VIEWS)
+
+
+def test_copy_over_views_median_mean_worst_and_reuses_the_originals(models_dir):
+    img = np.repeat(np.repeat(_photo(), 4, 0), 4, 1)  # 512 x 512
+    views = metrics.TRAIN_VIEWS[:3]
+    cache: dict = {}
+    strong = metrics.copy_over_views(img, _random_sign(img, 8 / 255), ("taef2",), views, cache=cache)
+    assert len(cache) == 3  # the original's latents and copies, one per view
+    weak = metrics.copy_over_views(img, _random_sign(img, 2 / 255), ("taef2",), views, cache=cache)
+    assert len(cache) == 3
+    for figs in (strong["taef2"], weak["taef2"]):
+        assert figs["copy_psnr"] <= figs["copy_worst"] and figs["copy_mean"] <= figs["copy_worst"]
+    assert strong["taef2"]["copy_psnr"] < weak["taef2"]["copy_psnr"] - 3
+    assert strong["taef2"]["latent_shift"] > weak["taef2"]["latent_shift"]
+    none = metrics.copy_over_views(img, img.copy(), ("taesana",), views)
+    assert none["taesana"]["latent_shift"] == 0 and "copy_psnr" not in none["taesana"]

@@ -166,3 +166,21 @@ def test_presets_are_resolved_in_one_place():
     budget, search = presets.resolve(Params(), {"steps": 3, "psnr": 40.0})
     assert search.steps == 3 and budget.psnr == 40.0
     assert search.crop == presets.QUALITY["default"].crop and budget.linf == presets.INTENSITY["default"].linf
+
+
+def test_the_copy_objective_with_a_random_start_moves_within_the_map():
+    """The "copy" objective with sign steps from a random start (Search.start): the change moves,
+    the start is really drawn (it changes the result) and every step is projected into the caps."""
+    from artcloak.cloak.optimize import Tuning
+
+    img = _photo(48, 64)
+    work = px.split(img)
+    params = Params(quality="fast", seed=2)
+
+    def run(start: float) -> np.ndarray:
+        t = Tuning(prune=0.0, overrides={"objective": "copy", "update": "sign", "start": start})
+        return optimize(work, params, ["taef2", "taesana"], lambda f, m: None, lambda: None, t)
+
+    a, b = run(0.0), run(0.5)
+    assert np.abs(b).max() > 1 / 255 and not np.array_equal(a, b)
+    assert max(np.abs(a).max(), np.abs(b).max()) <= presets.INTENSITY["default"].linf + 1e-6

@@ -8,7 +8,7 @@ Why it is shaped this way:
   Transformation, restricted to Params.robustness), so the effect survives what platforms do.
 - The perturbation is bounded per pixel by a texture-masking budget (shaping.budget_map): flat colour
   gets at most ~1/255, busy texture the most.
-- Steps follow the gradient's own shape, normalised per 16 px cell (Tuning.update "local"): Adam's
+- Steps follow the gradient's own shape, normalised per 16 px cell (Search.update "local"): Adam's
   per-pixel normalisation turns every step into a random-looking sign pattern, which scores like
   plain noise; the gradient's shape is what the encoders respond to beyond noise.
 - Before the last steps, the half of the changed pixels that helped least (or hurt) is dropped
@@ -40,11 +40,10 @@ from . import presets, shaping, targets, transforms
 class Tuning:
     """Knobs kept in one place for the benchmark's experiments; defaults are the measured choice."""
 
-    objective: str = "mix"  # an OBJECTIVES name: "target" (toward the target's latents), "away" (from the
-    # clean image's latents) or "mix" (both)
+    # (the objective, the step rule and the random start are the quality preset's: Search.objective,
+    # Search.update, Search.start; overrides changes them)
     # gradient weights at full, 1/2, 1/4, 1/8 resolution: steps toward coherent signs
     smooth: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    update: str = "local"  # a STEP_RULES name: "local" (per 16 px cell), "grad" (whole image), "adam", "sign"
     # each encoder's weight in the loss; a family not named here gets 1.0 as the primary or an f32 one
     # and SECONDARY_WEIGHT as another f8 family (_Encoders)
     weights: dict[str, float] = field(default_factory=lambda: {"taef2": 1.0, "taesana": 1.0})
@@ -223,7 +222,12 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     check_cancel()
 
     channels = 1 if work.grey else 3
-    delta = torch.zeros(1, channels, hw, ww, device=dev, requires_grad=True)
+    delta = torch.zeros(1, channels, hw, ww, device=dev)
+    if search.start:
+        with torch.no_grad():
+            delta.copy_((torch.rand(delta.shape, generator=gen).to(dev) * 2 - 1) * search.start * bmap)
+            _project(delta, x[:, :channels], bmap, budget.chroma)
+    delta.requires_grad_(True)
     moments = _Moments(torch.zeros_like(delta), torch.zeros_like(delta))
     quant = work.scale if (at_full and work.source.dtype != np.float32) else 0.0
     steps = search.steps
@@ -233,7 +237,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     refs = _References(encs, target_img, x, levels)
     order: list[int] = []
     score = torch.zeros(1, 1, hw, ww, device=dev)  # how much each pixel's change lowered the loss so far
-    rule = STEP_RULES[tuning.update]
+    rule = STEP_RULES[search.update]
     for step in range(steps):
         check_cancel()
         late = step >= steps - search.quant_steps
@@ -249,7 +253,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             xp = xp + (torch.round(xp * quant) / quant - xp).detach()
         v = transforms.degrade(_view_of(xp.clamp(0, 1), view, levels), view, gen)
         loss = _loss(encs, refs, _step_models(encs, step, search.f8_every), v, index, view, tuning,
-                     search.copy_window, rng)
+                     search, rng)
         delta.grad = None
         loss.backward()
         with torch.no_grad():
@@ -330,27 +334,42 @@ def _draw(pool: list[transforms.View], order: list[int], rng: random.Random,
 
 # ---- the objective ---------------------------------------------------------------------------------
 
-OBJECTIVES = {"target": (1.0, 0.0), "away": (0.0, 1.0), "mix": (1.0, 1.0)}  # (toward target, from clean)
+@dataclass(frozen=True)
+class Objective:
+    toward: float  # weight of the latents' pull toward the target's
+    away: float  # weight of the latents' push from the clean image's
+    latents_with_copy: bool = True  # False: where a decoder is loaded, its copy term alone
+    in_db: bool = False  # the push from the clean latents in dB, like the copy term: terms summed into one
+    # sign step then count alike, whatever their scale
+
+
+OBJECTIVES = {"target": Objective(1.0, 0.0), "away": Objective(0.0, 1.0), "mix": Objective(1.0, 1.0),
+              "away-db": Objective(0.0, 1.0, in_db=True),
+              "copy": Objective(0.0, 1.0, latents_with_copy=False, in_db=True)}
 
 
 def _loss(encs: _Encoders, refs: _References, names: list[str], v: torch.Tensor, index: int,
-          view: transforms.View, tuning: Tuning, copy_window: float, rng: random.Random) -> torch.Tensor:
+          view: transforms.View, tuning: Tuning, search: presets.Search, rng: random.Random) -> torch.Tensor:
     """One step's loss over the encoders it runs: each one's latents toward the target's and away from
     the clean image's (relative MSE), and, where a decoder is loaded, the decoded copy away from the
     clean image's copy (in dB, so it scales itself)."""
-    toward, away = OBJECTIVES[tuning.objective]
+    objective = OBJECTIVES[search.objective]
     loss = 0.0
     for name in names:
         part = _secondary(encs, name)
         z = encs.encode(name, _centre(v, 8) if part else v)
         zt, z0 = refs.latents(name, index, view, part)
+        toward, away = objective.toward, objective.away
+        if name in encs.decoders and not part and not objective.latents_with_copy:
+            toward = away = 0.0
         term = 0.0
         if toward:
             term = term + toward * F.mse_loss(z, zt) / zt.square().mean().clamp_min(1e-8)
         if away:
-            term = term - away * F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+            moved = F.mse_loss(z, z0) / z0.square().mean().clamp_min(1e-8)
+            term = term - away * ((moved + 1e-9).log() if objective.in_db else moved)
         if name in encs.decoders and not part:
-            win, c0 = refs.copy(name, index, z0, copy_window, rng)
+            win, c0 = refs.copy(name, index, z0, search.copy_window, rng)
             c1 = encs.decode(name, z[..., win[0], win[1]])
             term = term - tuning.copy * (F.mse_loss(c1, c0) + 1e-7).log()
         loss = loss + encs.weights[name] * term

@@ -38,6 +38,10 @@ class Search:
     copy_window: float = 0.5  # side of the latent window decoded each step (0: no decoder term)
     f8_every: int = 1  # steps that also run the f8 encoders (taef2, ~20x an f32 one): every n-th; 0: never
     report_window: int = 512  # side of the trainer view's window the report decodes the copy on (512: whole)
+    objective: str = "mix"  # an optimize.OBJECTIVES name: what each step pushes
+    update: str = "local"  # an optimize.STEP_RULES name: how a gradient becomes a change
+    start: float = 0.0  # a random start, as a fraction of each pixel's allowance (PGD's): the "away" and
+    # "copy" objectives have no gradient at zero change but through the views' JPEG and noise
 
 
 INTENSITY = {

@@ -80,19 +80,26 @@ def whole(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.n
 TRAIN_SHORT, TRAIN_CROP, TRAIN_JPEG = 576, TRAIN_CROP_SIDE, 88
 
 
-def train_view(img: np.ndarray, short: int = TRAIN_SHORT) -> np.ndarray:
+CROP_AT = {"centre": (0.5, 0.5), "top-left": (0.0, 0.0), "top-right": (0.0, 1.0),
+           "bottom-left": (1.0, 0.0), "bottom-right": (1.0, 1.0)}  # (top, left) as fractions of the slack
+
+
+def train_view(img: np.ndarray, short: int = TRAIN_SHORT, at: str = "centre",
+               quality: int = TRAIN_JPEG) -> np.ndarray:
     """The `train512` trainer view (see the module docstring): short side resized to 576 px, centre
-    crop 512 x 512, JPEG quality 88. Always TRAIN_CROP x TRAIN_CROP x 3. `short` (>= TRAIN_CROP):
-    the same recipe at another bucket size, for benchmarks."""
+    crop 512 x 512, JPEG quality 88. Always TRAIN_CROP x TRAIN_CROP x 3. `short` (>= TRAIN_CROP),
+    `at` (a CROP_AT position) and `quality`: the same recipe at another bucket size, crop position
+    and re-save, for the several trainer views of copy_over_views."""
     h, w = img.shape[:2]
-    if h > 2 * w:  # only the centre is ever used: cut to 2:1 first (bounded memory)
+    if h > 2 * w:  # only the middle 2:1 part is ever used at these sizes: cut to it (bounded memory)
         img = img[(h - 2 * w) // 2:][: 2 * w]
     elif w > 2 * h:
         img = img[:, (w - 2 * h) // 2:][:, : 2 * h]
     im = resize_short(img, short)
     h, w = im.shape[:2]
-    top, left = (h - TRAIN_CROP) // 2, (w - TRAIN_CROP) // 2
-    return jpeg(im[top: top + TRAIN_CROP, left: left + TRAIN_CROP], TRAIN_JPEG)
+    fy, fx = CROP_AT[at]
+    top, left = int((h - TRAIN_CROP) * fy), int((w - TRAIN_CROP) * fx)  # the centre: (h - crop) // 2
+    return jpeg(im[top: top + TRAIN_CROP, left: left + TRAIN_CROP], quality)
 
 
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -342,6 +349,50 @@ def _report_backend(model: str, rank: int) -> str:
     """onnxruntime for the primary and the f32 family (taesana); torch for the other f8 families' small
     windows, where opening an onnxruntime session (time, and memory it keeps) costs more than it saves."""
     return "onnxruntime" if rank == 0 or MODELS[model].f32 else "torch"
+
+
+# #19's several trainer views (short side, crop position, JPEG quality): every bucket size a 512-1024
+# trainer uses, the crop at the centre and at each corner, a re-save from 75 to 95
+TRAIN_VIEWS: tuple[tuple[int, str, int], ...] = (
+    (512, "centre", 88), (640, "top-left", 75), (768, "bottom-right", 95), (1024, "centre", 80),
+    (512, "top-right", 90), (640, "centre", 85), (768, "bottom-left", 78), (1024, "top-left", 92),
+)
+
+
+def copy_over_views(orig: np.ndarray, prot: np.ndarray, models: tuple[str, ...] = ("taef2", "taesana"),
+                    views: tuple[tuple[int, str, int], ...] = TRAIN_VIEWS, seed: int = 0,
+                    cache: dict | None = None) -> dict[str, dict[str, float]]:
+    """The protection judged over several trainer views (#19) instead of one: a trainer's model
+    learns whichever view its loader drew, so one lucky geometry says little.
+
+    Per model: `copy_psnr` median (the headline), mean and worst (the highest) over the views where
+    a decoder exists, and `latent_shift` / `noise_ratio` medians after the views (the change an
+    encoder without decoder, e.g. taesana, sees). `cache`: a dict kept between calls on the same
+    original, which then encodes and decodes it once."""
+    cache = {} if cache is None else cache
+    noisy = twin(orig, change(orig, prot), seed)
+    out: dict[str, dict[str, float]] = {}
+    for name in models:
+        net = runners.nets(name)
+        copies, shifts, ratios = [], [], []
+        for view in views:
+            key = (name, view)
+            if key not in cache:
+                z0 = net.encode(px.nchw(train_view(orig, *view)))
+                cache[key] = (z0, net.decode(z0) if net.decode is not None else None)
+            z0, d0 = cache[key]
+            z1, zn = (net.encode(px.nchw(train_view(im, *view))) for im in (prot, noisy))
+            moved = _norm(z1 - z0)
+            shifts.append(moved / max(_norm(z0), 1e-12))
+            ratios.append(moved / max(_norm(zn - z0), 1e-12))
+            if d0 is not None:
+                copies.append(_copy_psnr(net.decode(z1), d0))
+        figs = {"latent_shift": float(np.median(shifts)), "noise_ratio": float(np.median(ratios))}
+        if copies:
+            figs.update(copy_psnr=float(np.median(copies)), copy_mean=float(np.mean(copies)),
+                        copy_worst=float(np.max(copies)))
+        out[name] = {k: round(v, 4) for k, v in figs.items()}
+    return out
 
 
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
