@@ -85,7 +85,7 @@ AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "ARTCLO
 
 def run(inp: Path, out: Path, quality: str, standin_dir: str, backend: str, precision: str,
         avx2: bool = False) -> dict:
-    env = dict(os.environ, ARTCLOAK_PRECISION=precision, **(AVX2_ENV if avx2 else {}))
+    env = {**os.environ, "ARTCLOAK_PRECISION": precision, **(AVX2_ENV if avx2 else {})}
     if backend == "torch":
         env["ARTCLOAK_BACKEND"] = "torch"
     else:

@@ -9,6 +9,7 @@ import hashlib
 import os
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -81,10 +82,20 @@ def find_file(spec: WeightFile) -> FoundFile:
 def _load_state(found: FoundFile) -> dict:
     if not found.verified or found.path is None:
         raise ModelError(found.problem)
+    st = found.path.stat()
+    return _read_state(str(found.path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=16)
+def _read_state(path: str, mtime_ns: int, size: int) -> dict:
+    """A verified weight file's tensors (fp32), read once per process: the optimizer and the measuring
+    nets both build each surrogate, and reading a file costs ~0.3 s (six families: seconds). Keyed by
+    the file's time and size, so a replaced file is read (and was hash-checked) afresh. Never mutated:
+    load_state_dict copies it into the module."""
     try:
-        state = torch.load(found.path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated zip, a pickle that needs globals, ...
-        raise ModelError(f"cannot read {found.path}: {e}") from e
+        raise ModelError(f"cannot read {path}: {e}") from e
     return {k: v.float() for k, v in state.items()}
 
 
