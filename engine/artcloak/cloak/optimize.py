@@ -277,8 +277,9 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
     change transfers to the f8 models' copies); the primary f8 family (registry.PRIMARY, whose copy
     the report judges) on every f8_every-th step, as if no other family were installed (every step
     when there is no f32 encoder); and the other installed f8 families one at a time, in turn, on
-    the steps between (every step of "max"), each on a quarter of the view (_loss): more families
-    make the cloak broader for a bounded cost, and the primary keeps every step it had."""
+    every other step between (every other step of "max"), each on a quarter of the view (_loss):
+    more families make the cloak broader for a bounded cost (~1/16 of the primary's f8 work), and the
+    primary keeps every step it had."""
     cheap = [n for n in encs.names if encs.factor[n] == 32]
     f8 = [n for n in encs.names if encs.factor[n] == 8]
     if not f8 or (cheap and f8_every <= 0):
@@ -290,7 +291,8 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
     names = [first] if on_primary else []
     if rest and (not on_primary or every == 1):
         turn = step if every == 1 else step - (step + 1) // every  # the count of earlier steps without it
-        names.append(rest[turn % len(rest)])
+        if turn % 2 == 0:
+            names.append(rest[(turn // 2) % len(rest)])
     return names + cheap
 
 

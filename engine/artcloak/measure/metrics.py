@@ -395,6 +395,16 @@ def copy_over_views(orig: np.ndarray, prot: np.ndarray, models: tuple[str, ...] 
     return out
 
 
+def _report_views(model: str, rank: int,
+                  transforms: dict[str, Callable] | None) -> dict[str, Callable] | None:
+    """Every view for the primary and the f32 family; for the other f8 families only the ones measured
+    whole (train512, their copy): each view costs them three encodes, whatever their number."""
+    if rank == 0 or MODELS[model].f32:
+        return transforms
+    chosen = TRANSFORMS if transforms is None else transforms
+    return {k: fn for k, fn in chosen.items() if getattr(fn, "whole", False)}
+
+
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None,
@@ -411,8 +421,9 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     sides = report_sides(models, side, copy_side)
     report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
-        "models": {m: model_figures(m, orig, prot, transforms, seed, s, copy_views=copy_views, noisy=noisy,
-                                    whole_side=w, backend=_report_backend(m, i))
+        "models": {m: model_figures(m, orig, prot, _report_views(m, i, transforms), seed, s,
+                                    copy_views=copy_views, noisy=noisy, whole_side=w,
+                                    backend=_report_backend(m, i))
                    for i, (m, (s, w)) in enumerate(sides.items())},
         "eval_side": side,
         "windows": {m: {"side": s, "copy_side": w or TRAIN_CROP} for m, (s, w) in sides.items()},
