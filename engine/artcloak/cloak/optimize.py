@@ -92,8 +92,7 @@ class _Encoders:
         self.weights = {n: weights.get(n, SECONDARY_WEIGHT if _secondary(self, n) else 1.0) for n in names}
 
     def encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.dev.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            return self.nets[name](x.contiguous(memory_format=torch.channels_last)).float()
+        return runtime.encode(self.nets[name], x.contiguous(memory_format=torch.channels_last), self.dtype)
 
     def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.dev.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
