@@ -134,3 +134,19 @@ def test_corrupt_copy_on_the_path_is_named_even_when_a_good_one_follows(tmp_path
     assert len(found.rejected) == 1 and str(bad / "taesana_encoder.pth") in found.rejected[0]
     assert main(["models"]) == 0
     assert f"IGNORED  {bad / 'taesana_encoder.pth'}" in capsys.readouterr().out
+
+
+def test_bf16_encoders_see_a_change_under_one_level():
+    """runtime.encode keeps the first convolution in fp32: a change of 1/1000 on a bright flat patch
+    still reaches the network in bf16 (all-bf16 autocast rounds it away: bf16's step near 0.9 is 1/256)."""
+    from artcloak.models import load_encoder
+
+    net = load_encoder("taef2")
+    x = torch.full((1, 3, 32, 32), 230 / 256)  # a bf16 value: +1/1000 rounds back to it
+    moved = x.clone()
+    moved[..., 8:24, 8:24] += 0.001
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rounded = torch.equal(net(x).float(), net(moved).float())
+        a, b = (runtime.encode(net, t, torch.bfloat16) for t in (x, moved))
+    assert rounded and not torch.equal(a, b)
