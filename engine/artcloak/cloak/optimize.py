@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .. import pixels as px
 from .. import runtime
 from ..models import load_decoder, load_encoder, runners
-from ..models.registry import MODELS, PRIMARY
+from ..models.registry import MODELS, primary_of
 from ..params import Params
 from ..pixels import Work
 from . import presets, shaping, targets, transforms
@@ -86,9 +86,10 @@ class _Encoders:
         f8 = [n for n in names if self.factor[n] == 8]
         if decoders and f8:  # the copy term: the primary f8 family's alone (the others' steps are
             # latents-only and cheap, and an f32 decoder on every step would cost what taesana saves)
-            dec = load_decoder(primary_f8(f8))
+            first = primary_of(f8)
+            dec = load_decoder(first)
             if dec is not None:
-                self.decoders[primary_f8(f8)] = dec.to(dev).to(memory_format=torch.channels_last)
+                self.decoders[first] = dec.to(dev).to(memory_format=torch.channels_last)
         self.weights = {n: weights.get(n, SECONDARY_WEIGHT if _secondary(self, n) else 1.0) for n in names}
 
     def encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -283,7 +284,7 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
     f8 = [n for n in encs.names if encs.factor[n] == 8]
     if not f8 or (cheap and f8_every <= 0):
         return cheap
-    first = primary_f8(f8)
+    first = primary_of(f8)
     rest = [n for n in f8 if n != first]
     every = f8_every if cheap else 1
     on_primary = step % every == every - 1
@@ -293,11 +294,6 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
         if turn % 2 == 0:
             names.append(rest[(turn // 2) % len(rest)])
     return names + cheap
-
-
-def primary_f8(f8: list[str]) -> str:
-    """The f8 family whose steps come first: registry.PRIMARY where installed, else the first."""
-    return PRIMARY if PRIMARY in f8 else f8[0]
 
 
 SECONDARY_SHARE = 0.5  # side of the view's centre part a secondary f8 family encodes (a quarter of the cost)
@@ -311,7 +307,7 @@ SECONDARY_WEIGHT = 0.1
 
 def _secondary(encs: _Encoders, name: str) -> bool:
     """An installed f8 family other than the primary: latents only, on the view's centre part."""
-    return encs.factor[name] == 8 and name != primary_f8([n for n in encs.names if encs.factor[n] == 8])
+    return encs.factor[name] == 8 and name != primary_of(encs.names)
 
 
 def _centre(t: torch.Tensor, align: int) -> torch.Tensor:

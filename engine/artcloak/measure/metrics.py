@@ -30,7 +30,7 @@ from PIL import Image
 from .. import filters
 from .. import pixels as px
 from ..models import runners
-from ..models.registry import MODELS, PRIMARY
+from ..models.registry import MODELS, primary_of
 from .report_text import HEADLINE_VIEW, TRAIN_CROP_SIDE, headline, render
 
 EVAL_SIDE = 256  # protect's report: the views other than train512 (a few seconds per model)
@@ -337,18 +337,12 @@ def report_sides(models: list[str], side: int, copy_side: int) -> dict[str, tupl
     first: the primary family (registry.PRIMARY, the headline) at `side` with its trainer view's copy
     on `copy_side` (its whole crop at TRAIN_CROP); the others share SECONDARY_PIXELS between them, so
     the report costs the same however many families are installed."""
-    first = PRIMARY if PRIMARY in models else (models[0] if models else None)
+    first = primary_of(models)
     rest = [m for m in models if m != first]
     small = max(SECONDARY_MIN, int(np.sqrt(SECONDARY_PIXELS / max(1, len(rest)))) // 32 * 32)
     sides = {} if first is None else {first: (side, None if copy_side >= TRAIN_CROP else copy_side)}
     sides.update({m: (min(side, small), min(small, copy_side)) for m in rest})
     return sides
-
-
-def _report_backend(model: str, rank: int) -> str:
-    """onnxruntime for the primary and the f32 family (taesana); torch for the other f8 families' small
-    windows, where opening an onnxruntime session (time, and memory it keeps) costs more than it saves."""
-    return "onnxruntime" if rank == 0 or MODELS[model].f32 else "torch"
 
 
 # #19's several trainer views (short side, crop position, JPEG quality): every bucket size a 512-1024
@@ -395,14 +389,16 @@ def copy_over_views(orig: np.ndarray, prot: np.ndarray, models: tuple[str, ...] 
     return out
 
 
-def _report_views(model: str, rank: int,
-                  transforms: dict[str, Callable] | None) -> dict[str, Callable] | None:
-    """Every view for the primary and the f32 family; for the other f8 families only the ones measured
-    whole (train512, their copy): each view costs them three encodes, whatever their number."""
-    if rank == 0 or MODELS[model].f32:
-        return transforms
+def _report_plan(model: str, first: str | None,
+                 transforms: dict[str, Callable] | None) -> tuple[dict[str, Callable] | None, str]:
+    """The views and backend protect's report measures `model` with: every view on onnxruntime for the
+    primary and the f32 family (taesana); for the other f8 families only the views measured whole
+    (train512, their copy: each view costs three encodes, whatever their number) on torch (opening an
+    onnxruntime session for a small window costs more time, and keeps more memory, than it saves)."""
+    if model == first or MODELS[model].f32:
+        return transforms, "onnxruntime"
     chosen = TRANSFORMS if transforms is None else transforms
-    return {k: fn for k, fn in chosen.items() if getattr(fn, "whole", False)}
+    return {k: fn for k, fn in chosen.items() if getattr(fn, "whole", False)}, "torch"
 
 
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
@@ -419,12 +415,12 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     up to that size) and lpips=True; `artcloak verify` measures every model at side 512."""
     noisy = twin(orig, change(orig, prot), seed)  # one twin for every model
     sides = report_sides(models, side, copy_side)
+    plans = {m: _report_plan(m, primary_of(models), transforms) for m in sides}
     report: dict = {
         "perceptual": perceptual(orig, prot, lpips=lpips),
-        "models": {m: model_figures(m, orig, prot, _report_views(m, i, transforms), seed, s,
-                                    copy_views=copy_views, noisy=noisy, whole_side=w,
-                                    backend=_report_backend(m, i))
-                   for i, (m, (s, w)) in enumerate(sides.items())},
+        "models": {m: model_figures(m, orig, prot, plans[m][0], seed, s, copy_views=copy_views, noisy=noisy,
+                                    whole_side=w, backend=plans[m][1])
+                   for m, (s, w) in sides.items()},
         "eval_side": side,
         "windows": {m: {"side": s, "copy_side": w or TRAIN_CROP} for m, (s, w) in sides.items()},
     }

@@ -73,7 +73,14 @@ MODELS: dict[str, ModelSpec] = {
     ]
 }
 
-# The primary family: the f8 steps run it every other time (the other installed f8 families share the
-# rest) and the reports' headline is its copy. FLUX.2's taef2: the one f8 family whose encoder AND
+# The primary family: the optimizer's copy term and most of its f8 steps are its, and the report
+# measures it first and whole (its headline). FLUX.2's taef2: the one f8 family whose encoder AND
 # decoder ship with every copy of this project's test weights, so its figures can be checked anywhere.
 PRIMARY = "taef2"
+
+
+def primary_of(names: list[str]) -> str | None:
+    """The primary among `names`: PRIMARY where it is there, else the first f8 family, else the first
+    name (None for none). The optimizer and the report both ask here, so they agree."""
+    f8 = [n for n in names if not MODELS[n].f32]
+    return PRIMARY if PRIMARY in names else (f8 or names or [None])[0]
