@@ -4,10 +4,8 @@ one costs. The installer's `--check` prints the same."""
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.metadata
 import importlib.util
-import os
 
 from .common import EXIT_OK, emit
 
@@ -34,7 +32,9 @@ def onnxruntime_part() -> dict:
         version = importlib.metadata.version("onnxruntime")
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    forced = os.environ.get("ARTCLOAK_BACKEND", "").lower() == "torch"
+    from ..models.runners import torch_forced
+
+    forced = torch_forced()
     return {"installed": True, "version": version, "used": not forced,
             "cost": COST_ONNXRUNTIME + " (ARTCLOAK_BACKEND=torch is set)" if forced else None}
 
@@ -46,7 +46,7 @@ def lpips_part() -> dict:
     path = lpips.weights_path()
     if path is None:
         return {"found": False, "path": None, "hash_ok": False, "cost": COST_LPIPS, "hint": INSTALL_HINT}
-    ok = hashlib.sha256(path.read_bytes()).hexdigest() == lpips.SHA256
+    ok = lpips.verified(path)
     return {"found": True, "path": str(path), "hash_ok": ok,
             "cost": None if ok else COST_LPIPS + " (the weight file fails its pinned sha256: reinstall it)"}
 

@@ -97,11 +97,16 @@ def weights_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def verified(path: Path) -> bool:
+    """Whether the weight file at `path` matches its pinned sha256 (nothing else is ever read)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() == SHA256
+
+
 @lru_cache(maxsize=1)
 def load() -> STLPIPSAlex | None:
     """The frozen metric, or None when the weights are not installed or fail their hash."""
     path = weights_path()
-    if path is None or hashlib.sha256(path.read_bytes()).hexdigest() != SHA256:
+    if path is None or not verified(path):
         return None
     return frozen(STLPIPSAlex(), torch.load(path, map_location="cpu", weights_only=True))
 

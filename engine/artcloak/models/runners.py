@@ -34,8 +34,13 @@ _lock = threading.Lock()
 _cache: dict[tuple, Nets] = {}
 
 
+def torch_forced() -> bool:
+    """ARTCLOAK_BACKEND=torch: measure with torch even where onnxruntime is installed."""
+    return os.environ.get("ARTCLOAK_BACKEND", "").lower() == "torch"
+
+
 def onnxruntime_available() -> bool:
-    if os.environ.get("ARTCLOAK_BACKEND", "").lower() == "torch":
+    if torch_forced():
         return False
     try:
         import onnxruntime  # noqa: F401
