@@ -89,7 +89,7 @@ def _load_state(found: FoundFile) -> dict:
 @lru_cache(maxsize=16)
 def _read_state(path: str, mtime_ns: int, size: int) -> dict:
     """A verified weight file's tensors (fp32), read once per process: the optimizer and the measuring
-    nets both build each surrogate, and reading a file costs ~0.3 s (six families: seconds). Keyed by
+    nets both build each surrogate (~0.04 s a file on an idle 2-core CPU, ~0.3 s on a busy one). Keyed by
     the file's time and size, so a replaced file is read (and was hash-checked) afresh. Never mutated:
     load_state_dict copies it into the module."""
     try:
