@@ -11,7 +11,7 @@ from typing import Any
 from .errors import InputError
 
 INTENSITIES = ("low", "default", "high")
-QUALITIES = ("fast", "default", "max")
+QUALITIES = ("instant", "fast", "default", "max")
 BUILTIN_TARGETS = ("mosaic", "stripes", "noise", "checker")
 ROBUSTNESS = ("jpeg", "resize", "crop", "flip", "noise", "blur")
 
@@ -45,7 +45,8 @@ class Params:
         "of up to 2.5/255 on flat colour (the strongest protection, visible up close on flat art).",
         "choice", INTENSITIES))
     quality: str = field(default="default", metadata=_meta(
-        "Quality", "How long to search: fast, default or max (slower, stronger).", "choice", QUALITIES))
+        "Quality", "How long to search: instant (a pre-trained cloak mixed for this image, about a second), "
+        "fast, default or max (slower, stronger).", "choice", QUALITIES))
     target: str = field(default="mosaic", metadata=_meta(
         "Target", "What the models should see instead: a built-in texture "
         f"({', '.join(BUILTIN_TARGETS)}) or the path of an image file.", "text", BUILTIN_TARGETS,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,8 +29,9 @@ class Result:
 
 
 def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress | None = None,
-            cancel: Cancel | None = None) -> Result:
-    """Add a protective perturbation to `pixels`; the input array is never modified.
+            cancel: Cancel | None = None, report: bool = True) -> Result:
+    """Add a protective perturbation to `pixels`; the input array is never modified. `report=False`
+    skips the measurements (Result.report is then empty): preview's use.
 
     Raises InputError for unusable pixels or parameters, ModelError when no surrogate is installed,
     Cancelled when `cancel()` returned true (no result is produced then).
@@ -53,15 +54,26 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     report_progress(0.86, "checking visibility after rounding")
     out = fit_to_budget(work, delta, budget)
     check_cancel()
+    if not report:
+        report_progress(1.0, "done")
+        return Result(out, {})
     report_progress(0.92, "measuring the protection")
-    report = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
-                             copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window)
-    report["models_used"] = models
-    report["runtime"] = runtime.choose().to_dict()
-    report["params"] = params.to_dict()
-    report["text"] = report_text.render(report)  # with what ran, now that the report says it
+    quick = ({"transforms": metrics.QUICK_TRANSFORMS, "side": search.report_window}
+             if search.quick_report else {})
+    figures = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
+                             copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window, **quick)
+    figures["models_used"] = models
+    figures["runtime"] = runtime.choose().to_dict()
+    figures["params"] = params.to_dict()
+    figures["text"] = report_text.render(figures)  # with what ran, now that the report says it
     report_progress(1.0, "done")
-    return Result(out, report)
+    return Result(out, figures)
+
+
+def preview(pixels: np.ndarray, params: Params | None = None) -> np.ndarray:
+    """What the dialog shows: the instant cloak of `pixels` (a layer, or a crop of it at 100 %) at
+    params' intensity, fitted to its budget, without the report (about a second for 1024 px)."""
+    return protect(pixels, replace(params or Params(), quality="instant"), report=False).pixels
 
 
 def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,

@@ -33,7 +33,7 @@ from ..models import load_decoder, load_encoder, runners
 from ..models.registry import MODELS, primary_of
 from ..params import Params
 from ..pixels import Work
-from . import presets, shaping, targets, transforms
+from . import instant, presets, shaping, targets, transforms
 
 
 @dataclass
@@ -217,13 +217,19 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         flat = shaping.flat(x)
     levels = _level_sizes(hw, ww)
     target_img = px.to_nchw(targets.make_target(params.target, hw, ww, params.seed), dev)
-    encs = _Encoders(models, dev, dtype, tuning.weights, decoders=tuning.copy > 0 and search.copy_window > 0)
+    encs = _Encoders(_running(models, search), dev, dtype, tuning.weights,
+                     decoders=tuning.copy > 0 and search.copy_window > 0)
     align = max(encs.factor.values())
     check_cancel()
 
     channels = 1 if work.grey else 3
     delta = torch.zeros(1, channels, hw, ww, device=dev)
-    if search.start:
+    if search.warm:  # the instant cloak's mix for this image, secret to it (instant.image_seed)
+        mixed = instant.perturbation(instant.shipped(), hw, ww, instant.image_seed(work.rgb, params.seed))
+        with torch.no_grad():
+            delta.copy_((mixed.mean(1, keepdim=True) if work.grey else mixed).to(dev) * bmap)
+            _project(delta, x[:, :channels], bmap, budget.chroma)
+    elif search.start:
         with torch.no_grad():
             delta.copy_((torch.rand(delta.shape, generator=gen).to(dev) * 2 - 1) * search.start * bmap)
             _project(delta, x[:, :channels], bmap, budget.chroma)
@@ -270,6 +276,12 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             d = _carry_to_full(d, full, editable_full, budget)
         d = ((full + d).clamp(0, 1) - full) * editable_full
         return px.to_hwc(d)
+
+
+def _running(models: list[str], search: presets.Search) -> list[str]:
+    """The encoders the steps will run (and so load): the f32 ones alone where no f8 step comes."""
+    cheap = [n for n in models if MODELS[n].f32]
+    return cheap if cheap and search.f8_every <= 0 else models
 
 
 def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:

@@ -42,6 +42,8 @@ class Search:
     update: str = "local"  # an optimize.STEP_RULES name: how a gradient becomes a change
     start: float = 0.0  # a random start, as a fraction of each pixel's allowance (PGD's): the "away" and
     # "copy" objectives have no gradient at zero change but through the views' JPEG and noise
+    warm: bool = False  # start from the instant cloak's mix for this image (cloak/instant.py)
+    quick_report: bool = False  # the report's model figures on the trainer view's copy window alone
 
 
 INTENSITY = {
@@ -51,6 +53,8 @@ INTENSITY = {
 }
 
 QUALITY = {
+    "instant": Search(steps=2, crop=384, lr=0.5, quant_steps=0, views=2, copy_window=0.0, f8_every=0,
+                      report_window=128, warm=True, quick_report=True),
     "fast": Search(steps=12, crop=384, lr=1.0, quant_steps=3, views=6, copy_window=0.0, f8_every=0,
                    report_window=256),
     "default": Search(steps=20, crop=384, lr=1.0, quant_steps=4, views=6, copy_window=0.5, f8_every=2),

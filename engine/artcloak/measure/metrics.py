@@ -106,6 +106,8 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "train512": whole(train_view),
     "jpeg75": local(lambda im: jpeg(im, 75)),
 }  # protect's report (time-bound); verify's SUITE adds resize512 and the rest
+# the instant preset's report: the trainer view alone
+QUICK_TRANSFORMS = {HEADLINE_VIEW: TRANSFORMS[HEADLINE_VIEW]}
 REPORT_COPY_VIEWS = (HEADLINE_VIEW,)  # where protect's report runs the decoders (time)
 
 
