@@ -14,7 +14,8 @@ it (engine start included in "wall s"; the report's own "seconds" excludes it), 
 Before the table, one small run per family set and backend exports the stand-ins to ONNX and probes
 the precision (what a user's first run does once). Backends: "onnxruntime" is the default install;
 "torch" (ARTCLOAK_BACKEND=torch) is an install made with the installer's opt-out of onnxruntime.
-Cases: default and fast at 1024 x 1024, default at 4000 x 3000 (an upscaled photo). "copy" is the
+Cases: default, fast and instant at 1024 x 1024, default and instant at 4000 x 3000 (an upscaled
+photo). "copy" is the
 report's headline (taef2's copy after train512; fast decodes a 256 px window of it, as its report
 says), "c/n" its copy_over_noise.
 """
@@ -35,7 +36,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-CASES = {"default": ("default", None), "fast": ("fast", None), "large": ("default", (4000, 3000))}
+CASES = {"default": ("default", None), "fast": ("fast", None), "large": ("default", (4000, 3000)),
+         "instant": ("instant", None), "instant-large": ("instant", (4000, 3000))}
 
 
 def child(argv: list[str]) -> None:
@@ -52,9 +54,10 @@ def child(argv: list[str]) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(cli_args)
-    record = json.loads(out.getvalue().strip().splitlines()[-1])
+    records = [json.loads(line) for line in out.getvalue().strip().splitlines() if line.startswith("{")]
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"code": code, "record": record, "wall": time.perf_counter() - t0,
+    print(json.dumps({"code": code, "record": records[-1], "records": records,
+                      "wall": time.perf_counter() - t0,
                       "rss_mb": kb / 1024 if sys.platform != "darwin" else kb / 2**20}))
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from .errors import InputError
 
 INTENSITIES = ("low", "default", "high")
-QUALITIES = ("instant", "fast", "default", "max")
+# instant last: GIMP 2.10 scripts pass the quality as an index (0=fast 1=default 2=max), kept as they were
+QUALITIES = ("fast", "default", "max", "instant")
 BUILTIN_TARGETS = ("mosaic", "stripes", "noise", "checker")
 ROBUSTNESS = ("jpeg", "resize", "crop", "flip", "noise", "blur")
 
@@ -45,8 +46,8 @@ class Params:
         "of up to 2.5/255 on flat colour (the strongest protection, visible up close on flat art).",
         "choice", INTENSITIES))
     quality: str = field(default="default", metadata=_meta(
-        "Quality", "How long to search: instant (a pre-trained cloak mixed for this image, about a second), "
-        "fast, default or max (slower, stronger).", "choice", QUALITIES))
+        "Quality", "How long to search: fast, default or max (slower, stronger); instant: a pre-trained "
+        "cloak mixed for this image in about a second, a little weaker than default.", "choice", QUALITIES))
     target: str = field(default="mosaic", metadata=_meta(
         "Target", "What the models should see instead: a built-in texture "
         f"({', '.join(BUILTIN_TARGETS)}) or the path of an image file.", "text", BUILTIN_TARGETS,

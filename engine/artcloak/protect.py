@@ -52,7 +52,8 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
                      preset=(budget, search))
     check_cancel()
     report_progress(0.86, "checking visibility after rounding")
-    out = fit_to_budget(work, delta, budget)
+    seen: dict[str, float] = {}
+    out = fit_to_budget(work, delta, budget, seen=seen)
     check_cancel()
     if not report:
         report_progress(1.0, "done")
@@ -61,7 +62,7 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     quick = ({"transforms": metrics.QUICK_TRANSFORMS, "side": search.report_window}
              if search.quick_report else {})
     figures = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
-                             copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window, **quick)
+                             copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window, known=seen, **quick)
     figures["models_used"] = models
     figures["runtime"] = runtime.choose().to_dict()
     figures["params"] = params.to_dict()
@@ -77,13 +78,14 @@ def preview(pixels: np.ndarray, params: Params | None = None) -> np.ndarray:
 
 
 def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
-                  check_lpips: bool = True) -> np.ndarray:
+                  check_lpips: bool = True, seen: dict[str, float] | None = None) -> np.ndarray:
     """Spend the preset's visibility budget, measured on the output in its own format.
 
     The optimizer's change is scaled, on flat areas to the preset's mean flat allowance and elsewhere
     to its PSNR (up or down: a map's caps and pruning leave a run below its budget), then shrunk while
     SSIM or LPIPS say more than the preset allows. Rounding to the output format is measured, not
-    assumed."""
+    assumed. `seen`, when given, receives the SSIM and LPIPS measured on the returned output (the
+    report then need not measure them again)."""
     rgb = work.rgb
     editable = work.editable > 0
     flat = metrics.flat_mask(rgb) & editable
@@ -136,7 +138,7 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
     # proportional) until one scale passes, then the largest passing scale is bracketed by bisection
     tried: list[tuple[float, float]] = []  # (log scale, log over-ratio) of SSIM/LPIPS misses
     scale, passed, failed = 0.0, None, None  # log scales: current, largest within, smallest over
-    best = None
+    best, best_figures = None, {}
     for attempt in range(12):
         psnr, flat_change = measured(out)
         if psnr < budget.psnr or flat_change > budget.flat * 1.001:  # rounding at full size moved them
@@ -145,9 +147,10 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
             s_flat *= min(shrink, 0.97) if flat_change > budget.flat * 1.001 else shrink
             out, passed, failed, tried = output(s_tex, s_flat), None, None, []
             continue
-        over = _over(rgb, px.to_float_rgb(out), budget, check_lpips)
+        figures: dict[str, float] = {}
+        over = _over(rgb, px.to_float_rgb(out), budget, check_lpips, figures)
         if over <= 1.0:
-            passed, best = scale, out
+            passed, best, best_figures = scale, out, figures
             if failed is None or over >= FIT_CLOSE or failed - passed < FIT_TOLERANCE:
                 break
         else:
@@ -159,6 +162,8 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
         out = output(s_tex, s_flat)
     if best is not None:
         out = best
+        if seen is not None:
+            seen.update(best_figures)
     return out
 
 
@@ -173,12 +178,17 @@ def _slope_step(tried: list[tuple[float, float]]) -> float:
     return float(np.clip(-(tried[-1][1] + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
 
 
-def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpips: bool) -> float:
-    """How far SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1: within)."""
-    over = (1 - metrics.ssim(orig, prot)) / max(1 - budget.min_ssim, 1e-9)
+def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpips: bool,
+          figures: dict[str, float]) -> float:
+    """How far SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1: within);
+    `figures` receives the SSIM and LPIPS it measured."""
+    figures["ssim"] = metrics.ssim(orig, prot)
+    over = (1 - figures["ssim"]) / max(1 - budget.min_ssim, 1e-9)
     if over <= 1.0 and check_lpips and budget.max_lpips < 1.0:
         from .measure import lpips
 
         value = lpips.distance(orig, prot)
-        over = max(over, value / budget.max_lpips) if value is not None else over
+        if value is not None:
+            figures["lpips"] = value
+            over = max(over, value / budget.max_lpips)
     return over

@@ -14,9 +14,11 @@ its sidecar JSON says how it was made (command, seed, data, families, figures).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +30,7 @@ import torch.nn.functional as F
 from ..errors import ModelError
 
 CLOAK_FILE = Path(__file__).with_name("data") / "instant-v1.npz"
-CLOAK_SHA256 = "unset"  # pinned when the shipped file is trained (bench/train_cloak.py)
+CLOAK_SHA256 = "0ba374678c59688e2086256dd960b195a73287f6caa4dcbb2cd505c6a1849567"  # bench/train_cloak.py, 2026-12-05
 MIX_CELL = 96  # px of the working image per cell of a pattern's random weight field
 
 
@@ -44,8 +46,14 @@ class Cloak:
 def save(cloak: Cloak, path: Path, provenance: dict) -> str:
     """Write the cloak (float16 .npz) and its sidecar (`<name>.json`); return the file's sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        np.savez_compressed(f, patterns=cloak.patterns.astype(np.float16))
+    array = io.BytesIO()
+    np.lib.format.write_array(array, np.ascontiguousarray(cloak.patterns.astype(np.float16)),
+                              allow_pickle=False)
+    # a fixed date in the zip entry (np.savez stamps the time): the same cloak, the same bytes and hash
+    entry = zipfile.ZipInfo("patterns.npy", date_time=(1980, 1, 1, 0, 0, 0))
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(entry, array.getvalue())
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     sidecar = dict(provenance, sha256=digest, file=path.name, patterns=list(cloak.patterns.shape))
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1) + "\n")
@@ -63,8 +71,6 @@ def read(path: Path, sha256: str | None) -> Cloak:
         raise ModelError(f"the instant cloak file {path} does not match its pinned hash (damaged or "
                          "replaced); reinstall artcloak, or pick another quality")
     try:
-        import io
-
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             patterns = z["patterns"].astype(np.float32)
     except (ValueError, KeyError, OSError) as e:

@@ -29,8 +29,8 @@ from . import instant, presets, shaping, transforms
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 3000
-    patterns: int = 6  # K
+    steps: int = 2500
+    patterns: int = 8  # K
     side: int = 64  # P: each pattern's side (px at the working resolution)
     crop: int = 256  # the trainer view's side each step encodes
     lr: float = 0.02  # Adam's, on the patterns (values in [-1, 1])

@@ -211,14 +211,17 @@ def flat_mask(img: np.ndarray) -> np.ndarray:
     return std_sum / img.shape[2] < filters.FLAT_STD
 
 
-def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False) -> dict[str, float]:
+def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False,
+               known: dict[str, float] | None = None) -> dict[str, float]:
     """psnr (dB), ssim, linf and flat_change (0-255 units) of prot against orig; `lpips`
-    (shift-tolerant LPIPS, AlexNet) when its weights are installed and `lpips` is true."""
+    (shift-tolerant LPIPS, AlexNet) when its weights are installed and `lpips` is true. `known`:
+    ssim / lpips already measured on this very pair (protect.fit_to_budget's last check), not redone."""
+    known = known or {}
     diff = np.abs(change(orig, prot))
     flat = flat_mask(orig)
     out = {
         "psnr": round(psnr(orig, prot), 3),
-        "ssim": round(ssim(orig, prot), 5),
+        "ssim": round(known["ssim"] if "ssim" in known else ssim(orig, prot), 5),
         "linf": round(float(diff.max()) * 255, 3),
         "flat_change": round(float(diff.mean(2)[flat].mean()) * 255, 4) if flat.any() else 0.0,
         "flat_fraction": round(float(flat.mean()), 4),
@@ -226,7 +229,7 @@ def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False) -> dict[
     if lpips:
         from . import lpips as lp
 
-        value = lp.distance(orig, prot)
+        value = known["lpips"] if "lpips" in known else lp.distance(orig, prot)
         if value is not None:
             out["lpips"] = round(value, 5)
     return out
@@ -406,7 +409,7 @@ def _report_plan(model: str, first: str | None,
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None,
-            copy_side: int = TRAIN_CROP) -> dict:
+            copy_side: int = TRAIN_CROP, known: dict[str, float] | None = None) -> dict:
     """The protection report of docs/CONTRACTS.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     report_text.headline(), "text": the report in words (report_text.render)}.
 
@@ -414,12 +417,13 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     `side` px and train512 on its whole 512 px crop (or a `copy_side` window of it: fast's report),
     the other installed families on small windows, so the cost does not grow with them; no LPIPS
     unless asked (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image
-    up to that size) and lpips=True; `artcloak verify` measures every model at side 512."""
+    up to that size) and lpips=True; `artcloak verify` measures every model at side 512. `known`:
+    perceptual figures already measured on this pair (perceptual's)."""
     noisy = twin(orig, change(orig, prot), seed)  # one twin for every model
     sides = report_sides(models, side, copy_side)
     plans = {m: _report_plan(m, primary_of(models), transforms) for m in sides}
     report: dict = {
-        "perceptual": perceptual(orig, prot, lpips=lpips),
+        "perceptual": perceptual(orig, prot, lpips=lpips, known=known),
         "models": {m: model_figures(m, orig, prot, plans[m][0], seed, s, copy_views=copy_views, noisy=noisy,
                                     whole_side=w, backend=plans[m][1])
                    for m, (s, w) in sides.items()},

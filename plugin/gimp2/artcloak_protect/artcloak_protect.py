@@ -8,7 +8,7 @@ in its own Python (see artcloak_client.py); this file only moves pixels between 
 Procedures (also for the Python-Fu console and `gimp-console -b`):
   python-fu-protect-from-ai(image, drawable, intensity, quality, target, models, robustness, seed)
       Adds "<layer> (protected)" directly above the layer, in one undo group. Options are indexes:
-      intensity 0=low 1=default 2=high, quality 0=fast 1=default 2=max.
+      intensity 0=low 1=default 2=high, quality 0=fast 1=default 2=max 3=instant.
   python-fu-protect-from-ai-batch(inputs, output_folder, intensity, ...)
       inputs: a folder, or files separated by newlines or os.pathsep; each protected file is saved
       into output_folder under its own name as soon as it is done; unreadable files are reported and
