@@ -715,6 +715,11 @@ class PreviewSession(object):
         self.status = "starting the engine"
         return 0 if params is not None else None
 
+    @property
+    def latest_request(self):
+        """The number of the newest request sent (0: the one start() sent with its params)."""
+        return self._count
+
     def request(self, params):
         """Ask for the preview of `params`; returns the request's number (None once ended)."""
         if self.ended or self._proc is None:
