@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from artcloak import display
-from artcloak.errors import ModelError
 from artcloak.preview_session import Inbox, parse_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,18 +21,6 @@ import artcloak_client as client  # noqa: E402
 
 W, H = 80, 64
 TIMEOUT = 120  # seconds for one preview on a loaded CPU, engine start included
-
-
-@pytest.fixture(scope="module")
-def instant_cloak(models_dir):
-    """The instant cloak the engine would use; without one (the shipped file not built yet, no
-    ARTCLOAK_CLOAK) the preview cannot run at all."""
-    from artcloak.cloak import instant
-
-    try:
-        instant.shipped()
-    except ModelError as e:
-        pytest.skip(f"no instant cloak file: {e}")
 
 
 def rgba_image():

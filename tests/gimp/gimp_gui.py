@@ -137,7 +137,7 @@ def _wait_trace(path: Path, want, timeout: float) -> list[dict]:
 def preview_dialog(g: harness.Gimp3, image: Path, timeout: float = 400) -> dict:
     """Open "Protect from AI training..." on `image` in the UI, wait for the live preview (the
     plug-in's ARTCLOAK_PREVIEW_TRACE), capture the dialog; press Alt+X ("Show the change x10"),
-    capture again; press Alt+I, Down, Return (the next intensity) and wait for a new preview; then
+    capture again; press Alt+I, Down (the next intensity) and wait for a new preview; then
     Escape (Cancel). Returns the trace lines, both captures and the image's layers afterwards."""
     trace = g.work / "preview-trace.jsonl"
     trace.unlink(missing_ok=True)
@@ -158,9 +158,9 @@ def preview_dialog(g: harness.Gimp3, image: Path, timeout: float = 400) -> dict:
         _wait_trace(trace, lambda ls: any(x["mode"] == "change" for x in ls), 20)
         time.sleep(0.5)
         rec["after"] = screen.grab(wid)
-        screen.xdo("key", "alt+i")
+        screen.xdo("key", "alt+i")  # the mnemonic focuses the intensity box; Down picks the next value
         time.sleep(0.5)
-        screen.xdo("key", "Down", "Return")
+        screen.xdo("key", "Down")
         rec["trace"] = _wait_trace(trace, lambda ls: any(x["request"] > 0 for x in ls), 120)
         screen.xdo("windowfocus", "--sync", wid)
         screen.xdo("key", "Escape")
