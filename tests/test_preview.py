@@ -168,3 +168,22 @@ def test_client_preview_without_an_engine_says_why(monkeypatch, tmp_path):
         session.start({})
     assert e.value.kind == "engine"
     session.close()
+
+
+def test_client_preview_with_a_python_without_the_engine(engine, monkeypatch, tmp_path):
+    """The worker cannot even start (no artcloak in that Python): poll() says so in words, the session
+    has ended and its folder is gone; the dialog would show this and go on without a preview."""
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    monkeypatch.setenv("ARTCLOAK_ENGINE_PYTHON", str(python))
+    session = client.PreviewSession(rgba_image().tobytes(), W, H, 4, "u8")
+    session.start({})
+    end = time.time() + 60
+    while not session.ended and time.time() < end:
+        assert session.poll() is None
+        time.sleep(0.05)
+    assert session.ended and session.error is not None
+    assert session.error.kind == "engine" and "has no artcloak engine" in session.error.message
+    assert list(engine.iterdir()) == []
+    assert session.request({"intensity": "high"}) is None
