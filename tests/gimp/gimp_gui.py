@@ -58,11 +58,13 @@ class Screen:
         return None
 
     def grab(self, wid: str):
-        """The window's pixels as an H x W x 3 uint8 array (Pillow's X11 capture; no window manager
-        runs, so the geometry is the window's place on the screen)."""
+        """The window's ("root": the screen's) pixels as an H x W x 3 uint8 array (Pillow's X11
+        capture; no window manager runs, so the geometry is the window's place on the screen)."""
         import numpy as np
         from PIL import ImageGrab
 
+        if wid == "root":
+            return np.asarray(ImageGrab.grab(xdisplay=DISPLAY).convert("RGB"))
         geo = dict(line.split("=", 1) for line in self.xdo("getwindowgeometry", "--shell", wid).split())
         x, y, w, h = (int(geo[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
         return np.asarray(ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=DISPLAY).convert("RGB"))
@@ -126,7 +128,7 @@ def _trace_lines(path: Path) -> list[dict]:
         return []
 
 
-def _wait_trace(path: Path, want, timeout: float) -> list[dict]:
+def wait_trace(path: Path, want, timeout: float) -> list[dict]:
     """The preview trace's lines once `want(lines)` holds (or whatever is there after `timeout`)."""
     end = time.time() + timeout
     while time.time() < end and not want(_trace_lines(path)):
@@ -150,18 +152,18 @@ def preview_dialog(g: harness.Gimp3, image: Path, timeout: float = 400) -> dict:
         if wid is None:
             t.join(5)
             return {"error": "no dialog", "windows": screen.windows()}
-        rec = {"first": _wait_trace(trace, lambda ls: ls, 180)}
+        rec = {"first": wait_trace(trace, lambda ls: ls, 180)}
         time.sleep(0.5)  # the picture is set; let GTK draw it
         rec["before"] = screen.grab(wid)
         screen.xdo("windowfocus", "--sync", wid)
         screen.xdo("key", "alt+x")
-        _wait_trace(trace, lambda ls: any(x["mode"] == "change" for x in ls), 20)
+        wait_trace(trace, lambda ls: any(x["mode"] == "change" for x in ls), 20)
         time.sleep(0.5)
         rec["after"] = screen.grab(wid)
         screen.xdo("key", "alt+i")  # the mnemonic focuses the intensity box; Down picks the next value
         time.sleep(0.5)
         screen.xdo("key", "Down")
-        rec["trace"] = _wait_trace(trace, lambda ls: any(x["request"] > 0 for x in ls), 120)
+        rec["trace"] = wait_trace(trace, lambda ls: any(x["request"] > 0 for x in ls), 120)
         screen.xdo("windowfocus", "--sync", wid)
         screen.xdo("key", "Escape")
         t.join(120)
