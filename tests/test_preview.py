@@ -124,8 +124,9 @@ def test_display_pictures_of_grey_16_bit_with_alpha():
 
 
 def test_client_preview_session(engine, instant_cloak):
-    """PreviewSession with the real worker: start with params, a first frame, a change, a second
-    frame that differs, close: the process has ended and the job folder is gone."""
+    """PreviewSession with the real worker: start with params, a first frame; a bad value, an error
+    in words while the session goes on; a change, a second frame that differs (and clears the error);
+    close: the process has ended and the job folder is gone."""
     img = rgba_image()
     session = client.PreviewSession(img.tobytes(), W, H, 4, "u8")
     session.start({"intensity": "low"})
@@ -133,6 +134,13 @@ def test_client_preview_session(engine, instant_cloak):
         first = wait_frame(session)
         assert first.request == 0 and len(first.pixels) == img.nbytes
         assert len(first.display) == len(first.change) == W * H * 3
+        bad = session.request({"intensity": "bogus"})
+        end = time.time() + TIMEOUT
+        while session.error is None and time.time() < end:
+            session.poll()
+            time.sleep(0.05)
+        assert session.error is not None and session.error.kind == "input" and not session.ended
+        assert "intensity" in session.error.message and bad == session.latest_request
         number = session.request({"intensity": "high"})
         second = wait_frame(session, number)
         assert second.pixels != first.pixels and second.change != first.change
@@ -153,9 +161,10 @@ def wait_frame(session, number=None):
     end = time.time() + TIMEOUT
     while time.time() < end:
         frame = session.poll()
-        assert session.error is None, session.error
         if frame is not None and (number is None or frame.request == number):
+            assert session.error is None, session.error  # a failed request's error ends with a preview
             return frame
+        assert not session.ended, session.error
         time.sleep(0.05)
     raise AssertionError(f"no preview within {TIMEOUT} s ({session.status})")
 

@@ -680,9 +680,9 @@ class PreviewSession(object):
     for the newest finished preview, close() when the dialog closes. Requests sent while one runs are
     coalesced by the engine: only the newest is previewed.
 
-    `error`: the EngineError of the newest failed request or of the session's end (None while all is
-    well); `ended`: the worker is gone (after an error without a request, a crash, or close());
-    `status`: a short text for the dialog."""
+    `error`: the EngineError of the session's end, or of a failed request until a later request's
+    preview arrives (None while all is well); `ended`: the worker is gone (after an error without a
+    request, a crash, or close()); `status`: a short text for the dialog."""
 
     def __init__(self, data, width, height, channels, fmt):
         data = bytes(data) if not isinstance(data, bytes) else data
@@ -692,6 +692,7 @@ class PreviewSession(object):
         self.error, self.ended, self.ready, self.status = None, False, False, "not started"
         self._proc = self._reader = self._queue = self._tmp = None
         self._cfg, self._gentle, self._log, self._count = None, False, None, 0
+        self._failed = None  # the request whose error `error` holds, while no later preview came
         self.started_at = None
 
     def start(self, params=None):
@@ -763,6 +764,8 @@ class PreviewSession(object):
             self.status = "error: " + self.error.message
             if "request" not in event:  # the job itself was refused: the worker ends
                 self.close()
+            else:  # that request failed; a later one's preview clears it
+                self._failed = event["request"] if isinstance(event["request"], int) else self._count
 
     def _on_end(self):
         """The worker ended on its own: a crash, or no engine in that Python."""
@@ -781,6 +784,8 @@ class PreviewSession(object):
         finally:
             self._discard(event)
         self.status = "preview of request %s (%.1f s)" % (event.get("request"), event.get("seconds", 0))
+        if self._failed is not None and not self.ended and event.get("request", -1) > self._failed:
+            self.error, self._failed = None, None
         return PreviewFrame(pixels, picture, change, int(event.get("width", self.width)),
                             int(event.get("height", self.height)), event.get("request"),
                             float(event.get("seconds", 0.0)))
