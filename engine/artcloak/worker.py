@@ -185,7 +185,7 @@ def run_verify(job: dict, progress: Callable[[float, str], None]) -> dict:
 
 OPS = {"protect": lambda job, events, watch: run_protect(job, events.progress, watch),
        "verify": lambda job, events, watch: run_verify(job, events.progress)}
-SESSIONS = ("preview",)  # ops that keep reading stdin after the job line (preview.py)
+SESSIONS = ("preview",)  # ops that keep reading stdin after the job line (preview_session.py)
 
 
 def error_event(e: BaseException) -> dict:
@@ -234,8 +234,9 @@ def answer_while_busy(stream: IO[str], events: Events) -> threading.Thread:
     return thread
 
 
-def _op_of(job: dict) -> Callable:
-    """The job's operation from OPS, checked before any work starts (a typo must not load torch)."""
+def _op_of(job: dict) -> Callable | None:
+    """The job's operation from OPS (None for a session op), checked before any work starts (a typo
+    must not load torch)."""
     op = OPS.get(job.get("op"))
     if op is None and job.get("op") not in SESSIONS:
         raise InputError(f"job field 'op' must be one of {', '.join((*OPS, *SESSIONS))}, "

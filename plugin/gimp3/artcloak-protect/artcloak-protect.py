@@ -109,9 +109,13 @@ def _add_preview(dialog, config, source):
     """The preview panel under the dialog's values, its engine started (None without a source)."""
     if source is None:
         return None
-    import artcloak_gimp_preview as preview
+    try:
+        import artcloak_gimp_preview as preview
 
-    panel = preview.PreviewPanel(source, config, engine_params)
+        panel = preview.PreviewPanel(source, config, engine_params)
+    except Exception as e:  # a preview must never stop the dialog
+        print(f"artcloak: no preview: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
     dialog.get_content_area().pack_start(panel.widget, True, True, 0)
     panel.widget.show_all()
     panel.start()
@@ -120,10 +124,10 @@ def _add_preview(dialog, config, source):
 
 def _preview_source(jobs):
     """The first layer's preview crop, or None when it cannot be read (the dialog goes without)."""
-    import artcloak_gimp_preview as preview
-
     layer, babl, fmt, channels, rect = jobs[0]
     try:
+        import artcloak_gimp_preview as preview
+
         return preview.Source(layer, babl, fmt, channels, rect)
     except Exception as e:  # a preview must never stop the dialog
         print(f"artcloak: no preview: {type(e).__name__}: {e}", file=sys.stderr)

@@ -95,11 +95,19 @@ class PreviewPanel:
             self.last = self._params()
             self.session.start(self.last)
         except client.EngineError as e:
-            self.session = None
-            self._say(f"No preview: {e.message}")
+            self._no_preview(e.message)
+            return
+        except Exception as e:  # e.g. no room for the job folder: the dialog works on without preview
+            self._no_preview(f"{type(e).__name__}: {e}")
             return
         self.handler = self.config.connect("notify", self._on_change)
         self.timer = GLib.timeout_add(POLL_MS, self._tick)
+
+    def _no_preview(self, why):
+        if self.session is not None:
+            self.session.close()
+        self.session = None
+        self._say(f"No preview: {why}")
 
     def _params(self):
         params = self.params_of(self.config)
