@@ -107,6 +107,7 @@ class PreviewPanel:
         if self.session is not None:
             self.session.close()
         self.session = None
+        self.toggle.set_sensitive(False)
         self._say(f"No preview: {why}")
 
     def _params(self):
