@@ -693,12 +693,10 @@ class PreviewSession(object):
         self._proc = self._reader = self._queue = self._tmp = None
         self._cfg, self._gentle, self._log, self._count = None, False, None, 0
         self._failed = None  # the request whose error `error` holds, while no later preview came
-        self.started_at = None
 
     def start(self, params=None):
         """Start the worker (raises EngineError when it cannot: no engine, no Python); with `params`
         the first preview is asked for at once. Returns the first request's number (0) or None."""
-        self.started_at = time.time()
         self._cfg, sandbox, env, self._tmp = _prepare({"in.raw": self._data})
         self._gentle = sandbox == "flatpak"
         try:
@@ -749,7 +747,7 @@ class PreviewSession(object):
                 newest = event
             else:
                 self._on_event(event)
-        if newest is None:
+        if newest is None or self._tmp is None:  # nothing new, or the session ended meanwhile
             return None
         return self._frame(newest)
 
