@@ -95,3 +95,16 @@ def engine(monkeypatch, tmp_path, models_dir) -> Path:
     tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     return tmp
+
+
+@pytest.fixture(scope="session")
+def instant_cloak(models_dir) -> None:
+    """The instant cloak the engine would use (the shipped file, or ARTCLOAK_CLOAK's with its sidecar's
+    sha256); the preview cannot run without one."""
+    from artcloak.cloak import instant
+    from artcloak.errors import ModelError
+
+    try:
+        instant.shipped()
+    except ModelError as e:
+        pytest.skip(f"no instant cloak file: {e}")

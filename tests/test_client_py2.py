@@ -123,3 +123,45 @@ def test_client_runs_under_python27_against_the_real_worker(models_dir):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["progress"] >= 3 and result["report"] and result["kind"] == "input"
+
+
+PY2_PREVIEW = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+import artcloak_client as c
+w, h = 40, 36
+data = bytes(bytearray((i * 7) % 200 + 20 for i in range(w * h * 3)))
+s = c.PreviewSession(data, w, h, 3, "u8")
+s.start({"intensity": "low"})
+
+def frame(number):
+    end = time.time() + 240
+    while time.time() < end:
+        f = s.poll()
+        if s.error is not None:
+            raise SystemExit(str(s.error))
+        if f is not None and f.request == number:
+            return f
+        time.sleep(0.05)
+    raise SystemExit("no preview: " + s.status)
+
+first = frame(0)
+second = frame(s.request({"intensity": "high"}))
+folder = s._tmp
+s.close()
+print(json.dumps({"sizes": [len(first.pixels), len(first.display), len(second.change)],
+                  "differ": first.pixels != second.pixels, "folder_gone": not os.path.exists(folder)}))
+"""
+
+
+@pytest.mark.ci_may_skip
+@needs_py2
+def test_preview_session_runs_under_python27(models_dir, instant_cloak):
+    """GIMP 2.10 has no preview, but the client it imports must stay 2.7-clean, PreviewSession too."""
+    env = dict(os.environ, ARTCLOAK_ENGINE_PYTHON=sys.executable)
+    env.pop("ARTCLOAK_CONFIG", None)
+    out = subprocess.run([PY2, "-c", PY2_PREVIEW, str(CLIENT.parent)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr + out.stdout
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"sizes": [40 * 36 * 3] * 3, "differ": True, "folder_gone": True}

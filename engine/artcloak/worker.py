@@ -1,8 +1,10 @@
 """The process the GIMP plug-ins talk to: `python -m artcloak.worker` (protocol in docs/CONTRACTS.md).
 
 One JSON job line on stdin; JSON event lines on stdout (progress..., then done or error); pixels as
-raw files in the private folder the job names. Running as a separate process keeps torch out of
-GIMP's Python, and lets the plug-in cancel by ending the process.
+raw files in the private folder the job names. One job per process, except op "preview": a session
+(preview_session.py) that keeps reading parameter lines until stdin closes, so that a dialog gets a new
+preview within a second instead of paying torch's start for each slider move. Running as a separate
+process keeps torch out of GIMP's Python, and lets the plug-in cancel by ending the process.
 
 If the client dies (GIMP ends a plug-in whose progress was cancelled), the worker notices (it is
 re-parented on POSIX, or its stdout pipe breaks), stops, and removes the client's job folder itself
@@ -183,6 +185,7 @@ def run_verify(job: dict, progress: Callable[[float, str], None]) -> dict:
 
 OPS = {"protect": lambda job, events, watch: run_protect(job, events.progress, watch),
        "verify": lambda job, events, watch: run_verify(job, events.progress)}
+SESSIONS = ("preview",)  # ops that keep reading stdin after the job line (preview_session.py)
 
 
 def error_event(e: BaseException) -> dict:
@@ -231,16 +234,18 @@ def answer_while_busy(stream: IO[str], events: Events) -> threading.Thread:
     return thread
 
 
-def _op_of(job: dict) -> Callable:
-    """The job's operation from OPS, checked before any work starts (a typo must not load torch)."""
+def _op_of(job: dict) -> Callable | None:
+    """The job's operation from OPS (None for a session op), checked before any work starts (a typo
+    must not load torch)."""
     op = OPS.get(job.get("op"))
-    if op is None:
-        raise InputError(f"job field 'op' must be one of {', '.join(OPS)}, not {job.get('op')!r}")
+    if op is None and job.get("op") not in SESSIONS:
+        raise InputError(f"job field 'op' must be one of {', '.join((*OPS, *SESSIONS))}, "
+                         f"not {job.get('op')!r}")
     return op
 
 
 def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
-    """Run one job; return the exit code (0 done, 1 error)."""
+    """Run one job (or one preview session); return the exit code (0 done, 1 error)."""
     out = stdout or sys.stdout
     if stdout is None:
         sys.stdout = sys.stderr  # stray prints from libraries must not corrupt the event stream
@@ -251,6 +256,11 @@ def main(stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
         job = _read_job(stdin or sys.stdin)
         folder = job["dir"]
         op = _op_of(job)
+        if op is None:  # a session reads its own further lines (only "preview" today)
+            from .preview_session import run_session
+
+            events.progress(0.0, "starting the engine")
+            return run_session(job, stdin or sys.stdin, events, watch)
         answer_while_busy(stdin or sys.stdin, events)
         events.progress(0.0, "starting the engine")  # torch takes seconds to load: show life at once
         events.send("done", **op(job, events, watch))

@@ -39,6 +39,13 @@ API (stable; the GIMP 3 and GIMP 2.10 fronts rely on it):
       cancelled() is polled about ten times a second and, when it returns true, the engine is
       stopped and EngineError(kind="cancelled") raised. out_bytes has the same layout as data.
   verify_pixels(orig, prot, width, height, channels, fmt, progress=None) -> report
+  PreviewSession(data, width, height, channels, fmt)
+      A dialog's live preview of `data` (same layout as protect_pixels): one worker (op "preview")
+      for the dialog's life. .start(params=None) (EngineError when the engine cannot start),
+      .request(params) on each change (never blocks; only the newest waiting request is run),
+      .poll() from a timer -> the newest PreviewFrame (pixels in the layout sent; display and change:
+      RGB u8 bytes, the preview and 0.5 + 10 x its change) or None, .close(). .error (the newest
+      EngineError or None), .ended, .status (a short text for the dialog).
   format_report(report) -> str
       The text for a message box: the engine's own text of the report (its "text", rendered once in
       the engine: what a model trained on the image would reproduce, how far each model's latents
@@ -64,7 +71,7 @@ private). That needs the talk-name permission org.freedesktop.Flatpak; without i
 exact command that grants it (FLATPAK_COMMAND).
 """
 # This file must also run under GIMP 2.10's Python 2.7: no f-strings, no annotations, %-formatting.
-# ruff: noqa: UP010, UP020, UP024, UP031, B904
+# ruff: noqa: UP004, UP010, UP020, UP024, UP031, B904
 from __future__ import absolute_import, division, print_function
 
 import io
@@ -84,7 +91,7 @@ except ImportError:  # Python 2
 
 __all__ = ["EngineError", "find_engine_python", "engine_config", "load_schema", "defaults",
            "load_do_not_train", "protect_pixels", "verify_pixels", "format_report", "SAMPLE_SIZES",
-           "MIN_SIDE", "IMAGE_EXTENSIONS"]
+           "MIN_SIDE", "IMAGE_EXTENSIONS", "PreviewSession", "PreviewFrame"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_NAME = "artcloak-engine.json"
@@ -456,49 +463,135 @@ def _crash_error(code, stderr_tail):
     return EngineError(msg, hint, "crash")
 
 
-def _run_job(job, files, progress=None, cancelled=None):
-    """Write `files` ({name: bytes}) to a private folder, run one job there, return (output bytes or
-    None, report); the folder is removed whatever happens."""
+def _job_folder(sandbox):
+    """A private folder for one job's files (inside a Flatpak: where the host sees the same path)."""
+    if sandbox == "flatpak":
+        tmp = tempfile.mkdtemp(prefix="artcloak-", dir=_flatpak_job_parent())
+    else:
+        tmp = tempfile.mkdtemp(prefix="artcloak-")
+    os.chmod(tmp, 0o700)
+    return tmp
+
+
+def _spawn(cfg, sandbox, env, tmp):
+    """Start the worker in `tmp` (its stderr into tmp/stderr.log); return (process, log path)."""
+    log_path = os.path.join(tmp, "stderr.log")
+    log = open(log_path, "wb")
+    kwargs = {}
+    if sys.platform == "win32":
+        kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up
+    argv, popen_env = _worker_command(cfg, sandbox, tmp, env)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                env=popen_env, cwd=tmp, **kwargs)
+    except OSError as e:
+        if sandbox == "flatpak":
+            raise _flatpak_error("cannot run flatpak-spawn: %s" % e)
+        raise EngineError("Cannot start the artcloak engine %s: %s" % (cfg["python"], e),
+                          INSTALL_HINT, "engine")
+    finally:
+        log.close()
+    return proc, log_path
+
+
+def _start_reader(proc):
+    """A thread that queues the worker's stdout lines (None at the end); returns (thread, queue)."""
+    q = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(proc.stdout, q))
+    reader.daemon = True
+    reader.start()
+    return reader, q
+
+
+def _parse_event(line):
+    """The protocol event on one stdout line, or None for a stray line from a library."""
+    try:
+        event = json.loads(line.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _event_error(event, log_path):
+    """The EngineError of an error event (an internal error gets the engine's last output lines)."""
+    message = event.get("message", "unknown engine error")
+    if event.get("kind", "internal") == "internal" and _tail(log_path):
+        message += "\n\nEngine output (last lines):\n" + _tail(log_path)
+    return EngineError(message, event.get("hint", ""), event.get("kind", "internal"))
+
+
+def _ended_error(cfg, proc, log_path):
+    """The EngineError for a worker that ended without a result (no engine there, or a crash)."""
+    proc.wait()
+    tail = _tail(log_path)
+    if "No module named artcloak" in tail or "No module named 'artcloak" in tail:
+        return EngineError("The Python %s has no artcloak engine installed." % cfg["python"],
+                           INSTALL_HINT, "engine")
+    return _crash_error(proc.returncode, tail)
+
+
+def _finish(proc, reader, gentle):
+    """Stop the worker, let the reader reach the end of its pipe, close the pipes."""
+    if proc is None:
+        return
+    _stop(proc, gentle)
+    if reader is not None:
+        reader.join(5)  # at EOF now that the process is gone; then its pipe may be closed
+    for stream in (proc.stdout, proc.stdin):
+        try:
+            stream.close()
+        except (IOError, OSError):
+            pass
+
+
+def _prepare(files):
+    """(config, sandbox, env, job folder with `files` written in it) for a worker about to start."""
     cfg = engine_config()
     sandbox = sandbox_mode(cfg)
     env = _worker_env(cfg, sandbox)
     if sandbox == "flatpak":
         _flatpak_check(cfg["python"], env)
-        tmp = tempfile.mkdtemp(prefix="artcloak-", dir=_flatpak_job_parent())
-    else:
-        tmp = tempfile.mkdtemp(prefix="artcloak-")
+    tmp = _job_folder(sandbox)
+    try:
+        for name, data in files.items():
+            _write_private(os.path.join(tmp, name), data)
+    except Exception:
+        _remove(tmp)
+        raise
+    return cfg, sandbox, env, tmp
+
+
+def _send_line(proc, value, close=False):
+    """One JSON line to the worker's stdin; False when the worker is gone (its exit says why)."""
+    try:
+        proc.stdin.write((json.dumps(value) + "\n").encode("utf-8"))
+        proc.stdin.flush()
+        if close:
+            proc.stdin.close()
+    except (IOError, OSError, ValueError):
+        return False
+    return True
+
+
+def _read_output(tmp, name):
+    try:
+        with io.open(os.path.join(tmp, os.path.basename(name)), "rb") as f:
+            return f.read()
+    except (IOError, OSError) as e:
+        raise EngineError("The engine reported success but its output is unreadable: %s" % e, "",
+                          "internal")
+
+
+def _run_job(job, files, progress=None, cancelled=None):
+    """Write `files` ({name: bytes}) to a private folder, run one job there, return (output bytes or
+    None, report); the folder is removed whatever happens."""
+    cfg, sandbox, env, tmp = _prepare(files)
     gentle = sandbox == "flatpak"
     proc = reader = None
     try:
-        os.chmod(tmp, 0o700)
-        for name, data in files.items():
-            _write_private(os.path.join(tmp, name), data)
-        job = dict(job, dir=tmp)
-        log_path = os.path.join(tmp, "stderr.log")
-        log = open(log_path, "wb")
-        kwargs = {}
-        if sys.platform == "win32":
-            kwargs["creationflags"] = 0x08000000  # CREATE_NO_WINDOW: no console flashing up
-        argv, popen_env = _worker_command(cfg, sandbox, tmp, env)
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                    env=popen_env, cwd=tmp, **kwargs)
-        except OSError as e:
-            if sandbox == "flatpak":
-                raise _flatpak_error("cannot run flatpak-spawn: %s" % e)
-            raise EngineError("Cannot start the artcloak engine %s: %s" % (cfg["python"], e),
-                              INSTALL_HINT, "engine")
-        finally:
-            log.close()
-        try:
-            proc.stdin.write((json.dumps(job) + "\n").encode("utf-8"))
-            proc.stdin.close()
-        except (IOError, OSError):
-            pass  # the worker died at once; reported below from its exit code and output
-        q = queue.Queue()
-        reader = threading.Thread(target=_pump, args=(proc.stdout, q))
-        reader.daemon = True
-        reader.start()
+        proc, log_path = _spawn(cfg, sandbox, env, tmp)
+        _send_line(proc, dict(job, dir=tmp), close=True)  # a dead worker is reported from its exit
+        reader, q = _start_reader(proc)
         result = None
         while True:
             if cancelled is not None and cancelled():
@@ -510,52 +603,25 @@ def _run_job(job, files, progress=None, cancelled=None):
                 continue
             if line is None:
                 break
-            try:
-                event = json.loads(line.decode("utf-8", "replace"))
-            except ValueError:
+            event = _parse_event(line)
+            if event is None:
                 continue  # a stray line from a library; the protocol lines are JSON objects
-            if not isinstance(event, dict):
-                continue
             kind = event.get("event")
             if kind == "progress" and progress is not None:
                 progress(float(event.get("fraction", 0.0)), event.get("message", ""))
             elif kind == "error":
                 _stop(proc, gentle)
-                message = event.get("message", "unknown engine error")
-                if event.get("kind", "internal") == "internal" and _tail(log_path):
-                    message += "\n\nEngine output (last lines):\n" + _tail(log_path)
-                raise EngineError(message, event.get("hint", ""), event.get("kind", "internal"))
+                raise _event_error(event, log_path)
             elif kind == "done":
                 result = event
                 break
         if result is None:
-            proc.wait()
-            tail = _tail(log_path)
-            if "No module named artcloak" in tail or "No module named 'artcloak" in tail:
-                raise EngineError("The Python %s has no artcloak engine installed." % cfg["python"],
-                                  INSTALL_HINT, "engine")
-            raise _crash_error(proc.returncode, tail)
-        out = None
-        if result.get("output"):
-            name = os.path.basename(result["output"])
-            try:
-                with io.open(os.path.join(tmp, name), "rb") as f:
-                    out = f.read()
-            except (IOError, OSError) as e:
-                raise EngineError("The engine reported success but its output is unreadable: %s" % e, "",
-                                  "internal")
+            raise _ended_error(cfg, proc, log_path)
+        out = _read_output(tmp, result["output"]) if result.get("output") else None
         proc.wait()
         return out, result.get("report", {})
     finally:
-        if proc is not None:
-            _stop(proc, gentle)
-            if reader is not None:
-                reader.join(5)  # at EOF now that the process is gone; then its pipe may be closed
-            for stream in (proc.stdout, proc.stdin):
-                try:
-                    stream.close()
-                except (IOError, OSError):
-                    pass
+        _finish(proc, reader, gentle)
         _remove(tmp)
 
 
@@ -590,6 +656,163 @@ def verify_pixels(orig, prot, width, height, channels, fmt, progress=None):
     job = {"op": "verify", "original": "a.raw", "protected": "b.raw", "width": int(width),
            "height": int(height), "channels": int(channels), "format": fmt}
     return _run_job(job, {"a.raw": orig, "b.raw": prot}, progress)[1]
+
+
+# ---- the dialog's live preview ------------------------------------------------------------------
+
+PREVIEW_GRACE = 0.5  # seconds a closed session's worker may take to end (an idle one ends at once;
+# one busy with a preview is stopped: nobody waits for that preview any more)
+
+
+class PreviewFrame(object):
+    """One finished preview: `pixels` (bytes in the layout sent), `display` and `change` (RGB u8 bytes,
+    width x height: the preview and 0.5 + 10 x its change, for the eye), `request` (the number
+    request() returned), `seconds` (the engine's time for it)."""
+
+    def __init__(self, pixels, display, change, width, height, request, seconds):
+        self.pixels, self.display, self.change = pixels, display, change
+        self.width, self.height, self.request, self.seconds = width, height, request, seconds
+
+
+class PreviewSession(object):
+    """One worker that previews the same pixels under changing parameters (the worker's op
+    "preview"): start() once, request(params) on every change (never blocks), poll() from a timer
+    for the newest finished preview, close() when the dialog closes. Requests sent while one runs are
+    coalesced by the engine: only the newest is previewed.
+
+    `error`: the EngineError of the session's end, or of a failed request until a later request's
+    preview arrives (None while all is well); `ended`: the worker is gone (after an error without a
+    request, a crash, or close()); `status`: a short text for the dialog."""
+
+    def __init__(self, data, width, height, channels, fmt):
+        data = bytes(data) if not isinstance(data, bytes) else data
+        _check_size(data, width, height, channels, fmt, "The preview data")
+        self._data, self._fmt = data, fmt
+        self.width, self.height, self.channels = int(width), int(height), int(channels)
+        self.error, self.ended, self.ready, self.status = None, False, False, "not started"
+        self._proc = self._reader = self._queue = self._tmp = None
+        self._cfg, self._gentle, self._log, self._count = None, False, None, 0
+        self._failed = None  # the request whose error `error` holds, while no later preview came
+
+    def start(self, params=None):
+        """Start the worker (raises EngineError when it cannot: no engine, no Python); with `params`
+        the first preview is asked for at once. Returns the first request's number (0) or None."""
+        self._cfg, sandbox, env, self._tmp = _prepare({"in.raw": self._data})
+        self._gentle = sandbox == "flatpak"
+        try:
+            self._proc, self._log = _spawn(self._cfg, sandbox, env, self._tmp)
+        except Exception:
+            _remove(self._tmp)
+            self.ended = True
+            raise
+        job = {"op": "preview", "dir": self._tmp, "input": "in.raw", "width": self.width,
+               "height": self.height, "channels": self.channels, "format": self._fmt}
+        if params is not None:
+            job["params"] = dict(params)
+        _send_line(self._proc, job)
+        self._reader, self._queue = _start_reader(self._proc)
+        self.status = "starting the engine"
+        return 0 if params is not None else None
+
+    @property
+    def latest_request(self):
+        """The number of the newest request sent (0: the one start() sent with its params)."""
+        return self._count
+
+    def request(self, params):
+        """Ask for the preview of `params`; returns the request's number (None once ended)."""
+        if self.ended or self._proc is None:
+            return None
+        self._count += 1
+        if not _send_line(self._proc, {"request": self._count, "params": dict(params or {})}):
+            return None  # the worker is gone: poll() says why
+        return self._count
+
+    def poll(self):
+        """The newest preview finished since the last call (a PreviewFrame), or None; never blocks.
+        Older frames that arrived meanwhile are skipped (their files removed)."""
+        newest = None
+        while self._queue is not None and not self.ended:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                self._on_end()
+                break
+            event = _parse_event(line) or {}
+            if event.get("event") == "preview":
+                if newest is not None:
+                    self._discard(newest)
+                newest = event
+            else:
+                self._on_event(event)
+        if newest is None or self._tmp is None:  # nothing new, or the session ended meanwhile
+            return None
+        return self._frame(newest)
+
+    def _on_event(self, event):
+        kind = event.get("event")
+        if kind == "progress":
+            self.status = event.get("message", self.status)
+        elif kind == "ready":
+            self.ready, self.status = True, "engine ready"
+        elif kind == "error":
+            self.error = _event_error(event, self._log)
+            self.status = "error: " + self.error.message
+            if "request" not in event:  # the job itself was refused: the worker ends
+                self.close()
+            else:  # that request failed; a later one's preview clears it
+                self._failed = event["request"] if isinstance(event["request"], int) else self._count
+
+    def _on_end(self):
+        """The worker ended on its own: a crash, or no engine in that Python."""
+        if not self.ended:
+            self.error = _ended_error(self._cfg, self._proc, self._log)
+            self.status = "error: " + self.error.message
+            self.close()
+
+    def _frame(self, event):
+        names = [event.get(k) or "" for k in ("output", "display", "change")]
+        try:
+            pixels, picture, change = [_read_output(self._tmp, n) for n in names]
+        except EngineError as e:
+            self.error = e
+            return None
+        finally:
+            self._discard(event)
+        self.status = "preview of request %s (%.1f s)" % (event.get("request"), event.get("seconds", 0))
+        if self._failed is not None and not self.ended and event.get("request", -1) > self._failed:
+            self.error, self._failed = None, None
+        return PreviewFrame(pixels, picture, change, int(event.get("width", self.width)),
+                            int(event.get("height", self.height)), event.get("request"),
+                            float(event.get("seconds", 0.0)))
+
+    def _discard(self, event):
+        for key in ("output", "display", "change"):
+            if event.get(key):
+                try:
+                    os.unlink(os.path.join(self._tmp, os.path.basename(event[key])))
+                except (IOError, OSError):
+                    pass
+
+    def close(self):
+        """End the session: stdin closed (the worker ends), stopped if it has not within
+        PREVIEW_GRACE seconds, the folder removed. Safe to call more than once."""
+        self.ended = True
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                proc.stdin.close()
+            except (IOError, OSError, ValueError):
+                pass
+            deadline = time.time() + PREVIEW_GRACE
+            while proc.poll() is None and time.time() < deadline:
+                time.sleep(0.02)
+            _finish(proc, self._reader, self._gentle)
+        if self._tmp is not None:
+            _remove(self._tmp)
+            self._tmp = None
 
 
 # ---- the report as text -------------------------------------------------------------------------

@@ -57,6 +57,18 @@ class Screen:
             time.sleep(1)
         return None
 
+    def grab(self, wid: str):
+        """The window's ("root": the screen's) pixels as an H x W x 3 uint8 array (Pillow's X11
+        capture; no window manager runs, so the geometry is the window's place on the screen)."""
+        import numpy as np
+        from PIL import ImageGrab
+
+        if wid == "root":
+            return np.asarray(ImageGrab.grab(xdisplay=DISPLAY).convert("RGB"))
+        geo = dict(line.split("=", 1) for line in self.xdo("getwindowgeometry", "--shell", wid).split())
+        x, y, w, h = (int(geo[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        return np.asarray(ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=DISPLAY).convert("RGB"))
+
     def dismiss_welcome(self) -> None:
         """GIMP's first-start welcome dialog would take key presses meant for the image."""
         for wid, title in self.windows().items():
@@ -104,3 +116,58 @@ def undo_once(g: harness.Gimp3, image: Path, timeout: float = 480) -> dict:
         screen.xdo("key", "ctrl+z")
         t.join(120)
         return json.loads(note.read_text())
+
+
+PROTECT_TITLE = "Protect from AI training"
+
+
+def _trace_lines(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def wait_trace(path: Path, want, timeout: float) -> list[dict]:
+    """The preview trace's lines once `want(lines)` holds (or whatever is there after `timeout`)."""
+    end = time.time() + timeout
+    while time.time() < end and not want(_trace_lines(path)):
+        time.sleep(0.25)
+    return _trace_lines(path)
+
+
+def preview_dialog(g: harness.Gimp3, image: Path, timeout: float = 400) -> dict:
+    """Open "Protect from AI training..." on `image` in the UI, wait for the live preview (the
+    plug-in's ARTCLOAK_PREVIEW_TRACE), capture the dialog; press Alt+X ("Show the change x10"),
+    capture again; press Alt+I, Down (the next intensity) and wait for a new preview; then
+    Escape (Cancel). Returns the trace lines, both captures and the image's layers afterwards."""
+    trace = g.work / "preview-trace.jsonl"
+    trace.unlink(missing_ok=True)
+    after = g.work / "preview-dialog.json"
+    env = {"ARTCLOAK_SHOT_IMAGE": str(image), "ARTCLOAK_PREVIEW_TRACE": str(trace),
+           "ARTCLOAK_SHOT_OUT": str(after)}
+    with Screen() as screen:
+        t, result = start_gimp(g, "gui_dialog.py", env, timeout)
+        wid = screen.wait_window(lambda title: title == PROTECT_TITLE, timeout / 2)
+        if wid is None:
+            t.join(5)
+            return {"error": "no dialog", "windows": screen.windows()}
+        rec = {"first": wait_trace(trace, lambda ls: ls, 180)}
+        time.sleep(0.5)  # the picture is set; let GTK draw it
+        rec["before"] = screen.grab(wid)
+        screen.xdo("windowfocus", "--sync", wid)
+        screen.xdo("key", "alt+x")
+        wait_trace(trace, lambda ls: any(x["mode"] == "change" for x in ls), 20)
+        time.sleep(0.5)
+        rec["after"] = screen.grab(wid)
+        screen.xdo("key", "alt+i")  # the mnemonic focuses the intensity box; Down picks the next value
+        time.sleep(0.5)
+        screen.xdo("key", "Down")
+        rec["trace"] = wait_trace(trace, lambda ls: any(x["request"] > 0 for x in ls), 120)
+        screen.xdo("windowfocus", "--sync", wid)
+        screen.xdo("key", "Escape")
+        t.join(120)
+        proc = result.get("proc")
+        rec["log"] = proc.stderr[-3000:] if proc else ""
+        rec["layers"] = json.loads(after.read_text())["layers"] if after.exists() else None
+        return rec

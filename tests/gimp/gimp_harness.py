@@ -33,6 +33,7 @@ GUI_GIMP = "gimp-3"
 # Work folders live under /var/tmp: a chroot gets its own tmpfs /tmp (host /tmp paths also work,
 # they are bind-mounted after that tmpfs, but /var/tmp keeps big files off RAM).
 WORK_PARENT = "/var/tmp"
+PASSED = ("ARTCLOAK_CLOAK", "ARTCLOAK_THREADS")  # the engine's settings a run takes from the tests' env
 
 # the namespace side: mounts, then chroot with a clean environment
 _ENTER = r"""
@@ -111,6 +112,11 @@ class Gimp3:
         for d in os.environ.get("ARTCLOAK_MODELS", "").split(os.pathsep):
             if d and Path(d).is_dir():
                 paths.append(str(Path(d).resolve()) + ":ro")
+        if os.environ.get("ARTCLOAK_CLOAK"):  # a development instant cloak (and its sidecar) beside it
+            paths.append(str(Path(os.environ["ARTCLOAK_CLOAK"]).resolve().parent) + ":ro")
+        # what the engine imports from: a venv may extend another's packages through a .pth file
+        paths += [str(Path(p).resolve()) + ":ro" for p in sys.path
+                  if p.endswith("site-packages") and Path(p).is_dir()]
         system = ("/", "/usr", "/var", "/var/tmp", "/bin", "/lib")
         if str(Path(sys.base_prefix)) in system:
             raise RuntimeError(
@@ -142,6 +148,7 @@ class Gimp3:
         variables = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(self.home),
                      "ARTCLOAK_ENGINE_PYTHON": self.engine_python,
                      "ARTCLOAK_MODELS": os.environ.get("ARTCLOAK_MODELS", "")}
+        variables.update({k: v for k, v in os.environ.items() if k in PASSED})
         variables.update(env or {})
         # -i no UI, -d no brushes/patterns, -f no fonts, -c console messages
         flags = ["-d", "-f"] if gui else ["-i", "-d", "-f", "-c"]

@@ -1,15 +1,15 @@
 """Take docs/dialog.png (+ docs/dialog-advanced.png): the real dialog of GIMP 3 under Xvfb.
 
-    sudo apt-get install xvfb xdotool imagemagick     # ensure_gimp.sh installs the first two
+    sudo apt-get install xvfb xdotool     # ensure_gimp.sh installs them
     ARTCLOAK_MODELS=... .venv/bin/python tests/gimp/screenshot.py [docs/dialog.png]
 
 Runs the full GIMP (chroot or host, as the tests do) with an image open, invokes "Protect from AI
-training..." in interactive mode (tests/gimp/gui_dialog.py), captures the dialog with ImageMagick's
-`import`, unfolds "Advanced settings" and captures again, then presses Escape (Cancel): GIMP quits.
+training..." in interactive mode (tests/gimp/gui_dialog.py), waits for the live preview (the plug-in's
+ARTCLOAK_PREVIEW_TRACE), captures the dialog (Pillow's X11 capture), unfolds "Advanced settings" and
+captures again, then presses Escape (Cancel): GIMP quits.
 """
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +22,7 @@ import gimp_gui  # noqa: E402
 import gimp_harness as harness  # noqa: E402
 
 TITLE = "Protect from AI training"
+PREVIEW_WAIT = 180  # seconds for the first preview (a fresh engine cache measures its precision first)
 ADVANCED_Y = 131  # where the "Advanced settings" expander is in the folded dialog (see docs/dialog.png)
 
 
@@ -43,21 +44,23 @@ def main() -> int:
     try:
         sample_image(g.work / "artwork.png")
         with gimp_gui.Screen() as screen:
-            env = {"ARTCLOAK_SHOT_IMAGE": str(g.work / "artwork.png")}
+            trace = g.work / "preview-trace.jsonl"
+            env = {"ARTCLOAK_SHOT_IMAGE": str(g.work / "artwork.png"), "ARTCLOAK_PREVIEW_TRACE": str(trace)}
             t, _result = gimp_gui.start_gimp(g, "gui_dialog.py", env, 300)
             wid = screen.wait_window(lambda title: title == TITLE, 240)
             if wid is None:
-                debug = str(out.with_suffix(".debug.png"))
-                subprocess.run(["import", "-window", "root", debug], env=screen.env)
+                Image.fromarray(screen.grab("root")).save(out.with_suffix(".debug.png"))
                 print("no dialog; the screen is in", out.with_suffix(".debug.png"), screen.windows())
                 return 1
+            if not gimp_gui.wait_trace(trace, lambda lines: lines, PREVIEW_WAIT):
+                print(f"no preview within {PREVIEW_WAIT} s: the picture shows the dialog without it")
             time.sleep(2)  # let GTK finish drawing
-            subprocess.run(["import", "-window", wid, str(out)], check=True, env=screen.env)
+            Image.fromarray(screen.grab(wid)).save(out)
             print("wrote", out)
             screen.xdo("mousemove", "--window", wid, "60", str(ADVANCED_Y), "click", "1")
             time.sleep(2)
             advanced = out.with_name(out.stem + "-advanced.png")
-            subprocess.run(["import", "-window", wid, str(advanced)], check=True, env=screen.env)
+            Image.fromarray(screen.grab(wid)).save(advanced)
             print("wrote", advanced)
             screen.xdo("windowfocus", "--sync", wid)
             screen.xdo("key", "Escape")

@@ -229,6 +229,44 @@ def test_one_undo_removes_the_protection(gimp):
     assert rec["original_identical"]
 
 
+def _changed_box(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the pixels that differ between two captures, or None."""
+    rows, cols = np.nonzero(np.abs(a.astype(int) - b).max(2) > 24)
+    if rows.size == 0:
+        return None
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
+
+
+def test_dialog_shows_a_live_preview(gimp, instant_cloak):
+    """The real dialog (Xvfb) on a 1024 px layer: the preview of its 512 px centre crop appears, "Show
+    the change x10" turns it into mid-grey with the change magnified, a new intensity brings a new
+    preview, and Cancel leaves the image with its one layer (the preview writes nothing)."""
+    if not gimp_gui.available():
+        pytest.skip("Xvfb/xdotool missing: tests/gimp/ensure_gimp.sh installs them")
+    y, x = np.mgrid[0:1024, 0:1024]
+    art = np.stack([x // 4, y // 4, 128 + 60 * np.sin(x / 17) * np.cos(y / 23)], -1).astype(np.uint8)
+    Image.fromarray(art).save(gimp.work / "art1024.png")
+    rec = gimp_gui.preview_dialog(gimp, gimp.work / "art1024.png")
+    said = {k: v for k, v in rec.items() if k not in ("before", "after")}  # for messages: no captures
+    assert "error" not in rec and rec["first"], said
+    first = rec["first"][0]
+    shown = (first["request"], first["mode"], first["width"], first["height"])
+    assert shown == (0, "picture", 512, 512), said
+    print(f"first preview {first['since_open']} s after the dialog opened "
+          f"(engine {first['engine_seconds']} s)")
+    assert any(t["mode"] == "change" for t in rec["trace"]), said
+    assert any(t["request"] > 0 for t in rec["trace"]), f"no preview after the intensity changed: {said}"
+    box = _changed_box(rec["before"], rec["after"])
+    assert box is not None, "the x10 toggle changed nothing on screen"
+    top, left, bottom, right = box
+    assert bottom - top >= 250 and right - left >= 250, f"the preview area is only {box}"
+    before = rec["before"][top:bottom, left:right].astype(float)
+    after = rec["after"][top:bottom, left:right].astype(float)
+    assert abs(np.median(after) - 128) < 20, "the x10 change is not centred on mid-grey"
+    assert np.abs(before - 128).mean() > 2 * np.abs(after - 128).mean(), "the preview showed no picture"
+    assert rec["layers"] is not None and len(rec["layers"]) == 1, rec["layers"]
+
+
 def test_do_not_train_metadata_on_image_and_in_export(main_run):
     rec, d = scenario(main_run, "rgb")
     assert rec["metadata"]["Xmp.plus.DataMining"] == DNT

@@ -73,8 +73,9 @@ def engine_params(config):
     return out
 
 
-def show_dialog(procedure, config, title, intro):
-    """The ProcedureDialog: presets first, the rest in a folded "Advanced settings" box."""
+def show_dialog(procedure, config, title, intro, preview_source=None):
+    """The ProcedureDialog: presets first, the rest in a folded "Advanced settings" box; below them the
+    live preview of `preview_source` (an artcloak_gimp_preview.Source) when given."""
     gi.require_version("GimpUi", "3.0")
     from gi.repository import GimpUi
 
@@ -94,9 +95,43 @@ def show_dialog(procedure, config, title, intro):
         dialog.fill_expander("advanced", "advanced-title", False, "advanced-box")
         names.append("advanced")
     dialog.fill(names)
-    ok = dialog.run()
+    panel = _add_preview(dialog, config, preview_source)
+    try:
+        ok = dialog.run()
+    finally:
+        if panel is not None:
+            panel.close()  # the engine's preview process ends before a protect needs the CPU
     dialog.destroy()
     return ok
+
+
+def _add_preview(dialog, config, source):
+    """The preview panel under the dialog's values, its engine started (None without a source)."""
+    if source is None:
+        return None
+    try:
+        import artcloak_gimp_preview as preview
+
+        panel = preview.PreviewPanel(source, config, engine_params)
+    except Exception as e:  # a preview must never stop the dialog
+        print(f"artcloak: no preview: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    dialog.get_content_area().pack_start(panel.widget, True, True, 0)
+    panel.widget.show_all()
+    panel.start()
+    return panel
+
+
+def _preview_source(jobs):
+    """The first layer's preview crop, or None when it cannot be read (the dialog goes without)."""
+    layer, babl, fmt, channels, rect = jobs[0]
+    try:
+        import artcloak_gimp_preview as preview
+
+        return preview.Source(layer, babl, fmt, channels, rect)
+    except Exception as e:  # a preview must never stop the dialog
+        print(f"artcloak: no preview: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -184,7 +219,7 @@ def run_protect(procedure, run_mode, image, drawables, config, run_data):
     if interactive:
         intro = ("Adds a protected copy above each selected layer; the original stays untouched.\n"
                  "With a selection, only the selected area is protected.")
-        if not show_dialog(procedure, config, "Protect from AI training", intro):
+        if not show_dialog(procedure, config, "Protect from AI training", intro, _preview_source(jobs)):
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     params = engine_params(config)
 
