@@ -11,8 +11,9 @@ preview within a second of a slider move. So the dialog starts one worker with t
 Events: "progress" while the engine starts, {"event": "ready"} once it is loaded, then per preview
 {"event": "preview", "request": N, "output": "preview-K.raw" (the input's layout, like protect's
 output), "display": "preview-K.rgb", "change": "change-K.rgb" (RGB u8, width x height, for the eye;
-display.py), "width", "height", "seconds"}. Requests that arrive while a preview runs are coalesced:
-only the newest is run. A request that fails gets the usual error event with its "request" number and
+display.py), "width", "height", "seconds"}. Requests that arrive while a preview runs are
+coalesced: only the newest is run, and the running one is abandoned (no event) at its next cancel
+check. A request that fails gets the usual error event with its "request" number and
 the session goes on; an error without "request" (an unreadable job) ends it, as for a protect job.
 Closing stdin ends the session (exit 0); the client reads and removes each frame's files, and the
 worker removes the frames still there when it ends (the client removes the folder).
@@ -51,6 +52,11 @@ class Inbox:
                 self.dropped += 1
             self._newest = request
             self._cond.notify()
+
+    def waiting(self) -> bool:
+        """Whether a newer request waits (the running preview is then no longer wanted)."""
+        with self._cond:
+            return self._newest is not None
 
     def close(self) -> None:
         with self._cond:
@@ -137,8 +143,11 @@ class Frames:
                 pass  # read and removed by the client already
 
 
-def answer(request: dict, original: np.ndarray, frames: Frames, events: Any) -> None:
-    """Run one preview and send its event, or the error event naming the request."""
+def answer(request: dict, original: np.ndarray, frames: Frames, events: Any,
+           superseded: Any = None) -> None:
+    """Run one preview and send its event, or the error event naming the request. `superseded()`
+    true (a newer request waits) abandons it: nothing is sent, the newer one runs next."""
+    from .errors import Cancelled
     from .params import Params
     from .protect import preview
     from .worker import error_event
@@ -147,7 +156,10 @@ def answer(request: dict, original: np.ndarray, frames: Frames, events: Any) -> 
     try:
         params = Params.from_dict(request["params"])
         start = time.monotonic()
-        out = preview(original, params)
+        try:
+            out = preview(original, params, cancel=superseded)
+        except Cancelled:
+            return
         names = frames.write(original, out)
         h, w = original.shape[:2]
         events.send("preview", request=number, width=w, height=h,
@@ -176,7 +188,7 @@ def run_session(job: dict, stdin: IO[str], events: Any, watch: Any) -> int:
         while not watch():
             request = inbox.take(IDLE_CHECK)
             if request is not None:
-                answer(request, original, frames, events)
+                answer(request, original, frames, events, superseded=inbox.waiting)
             elif inbox.closed:
                 break
     finally:

@@ -29,14 +29,26 @@ class Result:
 
 
 def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress | None = None,
-            cancel: Cancel | None = None, report: bool = True) -> Result:
-    """Add a protective perturbation to `pixels`; the input array is never modified. `report=False`
-    skips the measurements (Result.report is then empty): preview's use.
+            cancel: Cancel | None = None) -> Result:
+    """Add a protective perturbation to `pixels`; the input array is never modified.
 
     Raises InputError for unusable pixels or parameters, ModelError when no surrogate is installed,
     Cancelled when `cancel()` returned true (no result is produced then).
     """
-    params = params or Params()
+    return _run(pixels, params or Params(), progress, cancel, report=True)
+
+
+def preview(pixels: np.ndarray, params: Params | None = None, cancel: Cancel | None = None) -> np.ndarray:
+    """What the dialog shows: the instant cloak of `pixels` (a layer, or a crop of it at 100 %) at
+    params' intensity, fitted to its PSNR, flat-area and SSIM limits, without the report and without
+    the LPIPS check (half a preview's time; the protection itself keeps it, so where LPIPS binds, a
+    painting's fine texture, the result is a little fainter than its preview). Raises like protect."""
+    return _run(pixels, replace(params or Params(), quality="instant"), None, cancel, report=False).pixels
+
+
+def _run(pixels: np.ndarray, params: Params, progress: Progress | None, cancel: Cancel | None,
+         report: bool) -> Result:
+    """protect's work; `report=False` (preview's): no measurements, no LPIPS check in the fit."""
     report_progress = progress or (lambda f, m: None)
     should_stop = cancel or (lambda: False)
     work = px.split(pixels)
@@ -53,7 +65,7 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     check_cancel()
     report_progress(0.86, "checking visibility after rounding")
     seen: dict[str, float] = {}
-    out = fit_to_budget(work, delta, budget, seen=seen)
+    out = fit_to_budget(work, delta, budget, check_lpips=report, seen=seen)
     check_cancel()
     if not report:
         report_progress(1.0, "done")
@@ -62,19 +74,14 @@ def protect(pixels: np.ndarray, params: Params | None = None, progress: Progress
     quick = ({"transforms": metrics.QUICK_TRANSFORMS, "side": search.report_window}
              if search.quick_report else {})
     figures = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
-                             copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window, known=seen, **quick)
+                             copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window,
+                             known=seen, **quick)
     figures["models_used"] = models
     figures["runtime"] = runtime.choose().to_dict()
     figures["params"] = params.to_dict()
     figures["text"] = report_text.render(figures)  # with what ran, now that the report says it
     report_progress(1.0, "done")
     return Result(out, figures)
-
-
-def preview(pixels: np.ndarray, params: Params | None = None) -> np.ndarray:
-    """What the dialog shows: the instant cloak of `pixels` (a layer, or a crop of it at 100 %) at
-    params' intensity, fitted to its budget, without the report (about a second for 1024 px)."""
-    return protect(pixels, replace(params or Params(), quality="instant"), report=False).pixels
 
 
 def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,

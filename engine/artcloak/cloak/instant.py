@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from ..errors import ModelError
 
 CLOAK_FILE = Path(__file__).with_name("data") / "instant-v1.npz"
-CLOAK_SHA256 = "0ba374678c59688e2086256dd960b195a73287f6caa4dcbb2cd505c6a1849567"  # bench/train_cloak.py, 2026-12-05
+# bench/train_cloak.py's file of 2026-12-05 (its sidecar says how it was made)
+CLOAK_SHA256 = "0ba374678c59688e2086256dd960b195a73287f6caa4dcbb2cd505c6a1849567"
 MIX_CELL = 96  # px of the working image per cell of a pattern's random weight field
 
 
