@@ -46,10 +46,17 @@ class Search:
     quick_report: bool = False  # the report's model figures on the trainer view's copy window alone
 
 
+# The L-inf caps on textured areas are an internal bound, not what the eye is promised (PSNR, SSIM,
+# LPIPS and flat areas are, and protect.fit_to_budget holds the output to them). At 12/255 (default)
+# and 16/255 (high) the cap, not those limits, stopped the fit on textured images: the photo's output
+# sat at PSNR 36.6 for a 35.3 budget. Raised to 20/255 and 24/255 (bench_strength, 2026-12-05, bf16
+# Xeon, taef2's copy median over 8 trainer views): default photo 34.49 -> 33.78 dB, line art 34.02 ->
+# 33.30, illustration 31.76 -> 31.57, painting 36.87 -> 36.96 (LPIPS binds there); high photo 32.94 ->
+# 32.46, every output still inside its PSNR, SSIM, LPIPS and flat limits.
 INTENSITY = {
     "low": Budget(psnr=38.3, linf=8 / 255, flat=0.75 / 255, min_ssim=0.97, max_lpips=0.04),
-    "default": Budget(psnr=35.3, linf=12 / 255, flat=1.0 / 255, min_ssim=0.95, max_lpips=0.05),
-    "high": Budget(psnr=32.3, linf=16 / 255, flat=2.5 / 255, min_ssim=0.9, max_lpips=0.1),
+    "default": Budget(psnr=35.3, linf=20 / 255, flat=1.0 / 255, min_ssim=0.95, max_lpips=0.05),
+    "high": Budget(psnr=32.3, linf=24 / 255, flat=2.5 / 255, min_ssim=0.9, max_lpips=0.1),
 }
 
 QUALITY = {
