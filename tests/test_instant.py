@@ -133,3 +133,21 @@ def test_training_runs_and_is_reproducible(models_dir):
     assert a.patterns.shape == (2, 3, 16, 16) and np.abs(a.patterns).max() <= 1
     assert np.array_equal(a.patterns, b.patterns)
     assert figures["models"] == ["taesana"] and figures["config"]["seed"] == 5
+
+
+def test_default_and_max_start_from_the_instant_cloak(models_dir, coffee):
+    """With no steps at all, default's change is the instant cloak's mix for this image (a warm
+    start), and fast's (which starts from zero) is nothing."""
+    from artcloak.cloak.optimize import Tuning, optimize
+
+    work, models = px.split(coffee), ["taef2", "taesana"]
+    assert presets.QUALITY["default"].warm and presets.QUALITY["max"].warm
+
+    def start(quality: str) -> np.ndarray:
+        return optimize(work, Params(quality=quality), models, lambda f, m: None, lambda: None,
+                        Tuning(overrides={"steps": 0}))
+
+    warm, instant_start, cold = start("default"), start("instant"), start("fast")
+    assert np.abs(cold).max() == 0
+    assert np.abs(warm).mean() > 0.5 / 255
+    assert np.array_equal(warm, instant_start)  # the same mix, secret to this image
