@@ -73,7 +73,8 @@ def _run(pixels: np.ndarray, params: Params, progress: Progress | None, cancel: 
     report_progress(0.92, "measuring the protection")
     quick = ({"transforms": metrics.QUICK_TRANSFORMS, "side": search.report_window}
              if search.quick_report else {})
-    figures = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
+    measured = metrics.quick_models(models) if search.quick_report else models
+    figures = metrics.measure(work.rgb, px.to_float_rgb(out), measured, seed=params.seed, lpips=True,
                              copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window,
                              known=seen, **quick)
     figures["models_used"] = models

@@ -394,6 +394,13 @@ def copy_over_views(orig: np.ndarray, prot: np.ndarray, models: tuple[str, ...] 
     return out
 
 
+def quick_models(models: list[str]) -> list[str]:
+    """The families a quick report (the instant preset's) measures: the primary, whose copy is the
+    headline, and the f32 ones (cheap); the other f8 families are left to `artcloak verify`."""
+    first = primary_of(models)
+    return [m for m in models if m == first or MODELS[m].f32]
+
+
 def _report_plan(model: str, first: str | None,
                  transforms: dict[str, Callable] | None) -> tuple[dict[str, Callable] | None, str]:
     """The views and backend protect's report measures `model` with: every view on onnxruntime for the

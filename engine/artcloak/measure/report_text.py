@@ -176,8 +176,10 @@ def _run_lines(report: dict) -> list[str]:
     """What a protection ran: the models it attacked, and where and in which precision (and why)."""
     lines = []
     if report.get("models_used"):
-        lines.append("Attacked: %s; measured: %s." % (", ".join(report["models_used"]),
-                                                     ", ".join(sorted(report.get("models") or {})) or "none"))
+        measured = sorted(report.get("models") or {})
+        rest = "" if set(report["models_used"]) <= set(measured) else " (the others: `artcloak verify`)"
+        lines.append("Attacked: %s; measured: %s%s." % (", ".join(report["models_used"]),
+                                                       ", ".join(measured) or "none", rest))
     small = sorted({w["side"] for w in (report.get("windows") or {}).values()})
     if len(small) > 1:
         lines.append("(the models after the first are measured on %d px windows, so the report costs the "
