@@ -263,7 +263,9 @@ def test_dialog_shows_a_live_preview(gimp, instant_cloak):
     before = rec["before"][top:bottom, left:right].astype(float)
     after = rec["after"][top:bottom, left:right].astype(float)
     assert abs(np.median(after) - 128) < 20, "the x10 change is not centred on mid-grey"
-    assert np.abs(before - 128).mean() > 2 * np.abs(after - 128).mean(), "the preview showed no picture"
+    # the picture has the layer's gradients (a blank or grey preview area would not); the x10 change,
+    # up to 10 x 20/255 on texture, may swing as far from grey as a picture, so the two are not compared
+    assert before.std() > 20, "the preview showed no picture"
     assert rec["layers"] is not None and len(rec["layers"]) == 1, rec["layers"]
 
 
