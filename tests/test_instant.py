@@ -109,7 +109,7 @@ def test_the_known_pattern_attack_removes_a_fixed_pattern_but_not_the_instant_cl
     x = px.to_nchw(orig, torch.device("cpu"))
     # the attack works: one fixed, map-weighted pattern (what a naive instant cloak adds) is removed
     m = shaping.budget_map(x, torch.ones_like(x[:, :1]), presets.INTENSITY["default"])
-    fixed = instant.tile(instant._turn(torch.from_numpy(cloak.patterns[1]), 3), *x.shape[-2:], 5, 21)[None]
+    fixed = instant.tile(instant.turn(torch.from_numpy(cloak.patterns[1]), 3), *x.shape[-2:], 5, 21)[None]
     naive = np.rint(px.to_hwc((x + m * fixed).clamp(0, 1)) * 255).astype(np.uint8)
     cleaned = pattern_attack.attack(naive, cloak)
     assert metrics.psnr(orig, px.to_float_rgb(cleaned)) > metrics.psnr(orig, px.to_float_rgb(naive)) + 4

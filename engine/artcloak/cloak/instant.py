@@ -111,7 +111,7 @@ def image_seed(rgb: np.ndarray, seed: int) -> int:
     return int.from_bytes(h.digest()[:8], "little") & (2**63 - 1)
 
 
-def _turn(p: torch.Tensor, k: int) -> torch.Tensor:
+def turn(p: torch.Tensor, k: int) -> torch.Tensor:
     """One of the 8 dihedral turns of a square pattern (... x P x P)."""
     p = torch.rot90(p, k % 4, dims=(-2, -1))
     return torch.flip(p, dims=[-1]) if k >= 4 else p
@@ -150,7 +150,7 @@ def mix(patterns: torch.Tensor, h: int, w: int, placement: Placement) -> torch.T
     out = torch.zeros(1, patterns.shape[1], h, w, dtype=patterns.dtype, device=patterns.device)
     for k in range(patterns.shape[0]):
         top, left = placement.offsets[k]
-        out = out + weights[:, k: k + 1] * tile(_turn(patterns[k], placement.turns[k]), h, w, top, left)
+        out = out + weights[:, k: k + 1] * tile(turn(patterns[k], placement.turns[k]), h, w, top, left)
     return out
 
 

@@ -46,7 +46,7 @@ def _best_placement(folded: torch.Tensor, pattern: torch.Tensor) -> tuple[int, i
     fr = torch.fft.rfft2(folded)
     side = folded.shape[-1]
     for turn in range(8):
-        p = instant._turn(pattern, turn)
+        p = instant.turn(pattern, turn)
         # corr[o] = sum_u folded[u] * p[(u + o) mod P]: the score of offset o, per block
         corr = torch.fft.irfft2(torch.conj(fr) * torch.fft.rfft2(p), s=folded.shape[-2:]).sum(1)
         score, idx = corr.abs().sum(0).flatten().max(0)
@@ -71,11 +71,13 @@ def attack(protected: np.ndarray, cloak: instant.Cloak, blocks: int = 0,
         r = _highpass(y)[0]  # 3 x hw x ww
         pats = torch.from_numpy(cloak.patterns)
         side = pats.shape[-1]
-        folded = _fold(r * m[0], side, 2 * blocks if blocks else max(hw, ww))
+        # matched filter: the cloak is m * pattern and the image's own texture grows with m too, so the
+        # residual divided by the map carries the pattern at an even strength over even noise
+        folded = _fold(r / m[0].clamp_min(0.25 / 255), side, 2 * blocks if blocks else max(hw, ww))
         placed, basis = [], []
         for k in range(cloak.count):
             turn, top, left, _ = _best_placement(folded, pats[k])
-            placed.append((m * instant.tile(instant._turn(pats[k], turn), hw, ww, top, left)[None])[0])
+            placed.append((m * instant.tile(instant.turn(pats[k], turn), hw, ww, top, left)[None])[0])
             basis.append(_highpass(placed[-1][None])[0])
         b, full_b = torch.stack(basis), torch.stack(placed)  # K x 3 x hw x ww
         estimate = torch.zeros(3, hw, ww)
