@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
+from .pixels import DTYPES
+from .pixels import colour as _colour
+
 CHECKER = 8  # side of the checkerboard squares behind transparent pixels (as GIMP's canvas shows them)
 CHECKER_GREYS = (0.6, 0.8)
 CHANGE_GAIN = 10.0  # the change shown magnified: 0.5 + gain * (protected - original)
@@ -17,18 +19,14 @@ CHANGE_GAIN = 10.0  # the change shown magnified: 0.5 + gain * (protected - orig
 
 def colour(pixels: np.ndarray) -> np.ndarray:
     """H x W x 3 float32 in [0, 1] of any supported layout (grey is repeated; alpha dropped)."""
-    c = pixels.shape[2]
-    rgb = pixels[..., : 1 if c <= 2 else 3].astype(np.float32) / SCALES[pixels.dtype]
-    if c <= 2:
-        rgb = np.repeat(rgb, 3, axis=2)
-    return np.clip(np.nan_to_num(rgb), 0.0, 1.0)
+    return np.nan_to_num(_colour(pixels))  # clipped to [0, 1] there; a NaN becomes 0
 
 
 def alpha(pixels: np.ndarray) -> np.ndarray | None:
     """H x W x 1 float32 opacity in [0, 1], or None for a layout without alpha."""
     if pixels.shape[2] not in (2, 4):
         return None
-    a = pixels[..., -1:].astype(np.float32) / SCALES[pixels.dtype]
+    a = pixels[..., -1:].astype(np.float32) / DTYPES[pixels.dtype]
     return np.clip(np.nan_to_num(a), 0.0, 1.0)
 
 

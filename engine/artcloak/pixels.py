@@ -63,15 +63,21 @@ def check_size(width: int, height: int, what: str = "the image") -> None:
                          "Scale it down, or protect it in parts.")
 
 
+def colour(pixels: np.ndarray) -> np.ndarray:
+    """The colour of any supported layout as H x W x 3 float32 in [0, 1] (grey repeated, alpha
+    dropped, not validated): split's, and the preview pictures' (display.py)."""
+    c = pixels.shape[2]
+    rgb = pixels[..., : 1 if c <= 2 else 3].astype(np.float32) / DTYPES[pixels.dtype]
+    if c <= 2:
+        rgb = np.repeat(rgb, 3, axis=2)
+    return np.clip(rgb, 0.0, 1.0)
+
+
 def split(pixels: np.ndarray) -> Work:
     """Validate and convert to the optimizer's view (a copy; the input is never written)."""
     validate(pixels)
     c = pixels.shape[2]
-    scale = DTYPES[pixels.dtype]
-    colour = pixels[..., : 1 if c <= 2 else 3].astype(np.float32) / scale
-    if c <= 2:
-        colour = np.repeat(colour, 3, axis=2)
-    rgb = np.clip(colour, 0.0, 1.0)
+    rgb = colour(pixels)
     if c in (2, 4):
         editable = (pixels[..., -1] > 0).astype(np.float32)
     else:

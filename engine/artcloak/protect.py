@@ -71,12 +71,9 @@ def _run(pixels: np.ndarray, params: Params, progress: Progress | None, cancel: 
         report_progress(1.0, "done")
         return Result(out, {})
     report_progress(0.92, "measuring the protection")
-    quick = ({"transforms": metrics.QUICK_TRANSFORMS, "side": search.report_window}
-             if search.quick_report else {})
-    measured = metrics.quick_models(models) if search.quick_report else models
-    figures = metrics.measure(work.rgb, px.to_float_rgb(out), measured, seed=params.seed, lpips=True,
+    figures = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
                              copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window,
-                             known=seen, **quick)
+                             known=seen, quick=search.quick_report)
     figures["models_used"] = models
     figures["runtime"] = runtime.choose().to_dict()
     figures["params"] = params.to_dict()

@@ -86,8 +86,7 @@ def shipped() -> Cloak:
     """The cloak the engine uses: the shipped file, hash-checked against CLOAK_SHA256, or the file
     ARTCLOAK_CLOAK names (one a user trained for their own style: bench/train_cloak.py), checked
     against the sha256 its sidecar JSON records. Read once per process."""
-    path = os.environ.get("ARTCLOAK_CLOAK")
-    return _read_once(path) if path else _read_once(None)
+    return _read_once(os.environ.get("ARTCLOAK_CLOAK") or None)
 
 
 @lru_cache(maxsize=4)

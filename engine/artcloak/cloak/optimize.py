@@ -207,8 +207,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     H, W = work.rgb.shape[:2]
     full = px.to_nchw(work.rgb, dev)
     editable_full = px.to_nchw(work.editable, dev)
-    f = min(1.0, presets.WORK_SHORT / min(H, W))
-    hw, ww = (H, W) if f == 1.0 else (max(32, round(H * f)), max(32, round(W * f)))
+    hw, ww = presets.work_size(H, W)
     at_full = (hw, ww) == (H, W)
     with torch.no_grad():
         x = full if at_full else transforms.resize(full, (hw, ww))

@@ -90,5 +90,12 @@ FLAT_PEAK = 2.0  # on flat areas no pixel changes by more than this times the me
 
 # Trainers resize to a short side of 512-1024; the perturbation lives at this working resolution.
 WORK_SHORT = 1024
+
+
+def work_size(h: int, w: int) -> tuple[int, int]:
+    """The working resolution of an h x w image: short side at most WORK_SHORT (the optimizer's, the
+    cloak trainer's and the known-pattern attack's one rule)."""
+    f = min(1.0, WORK_SHORT / min(h, w))
+    return (h, w) if f == 1.0 else (max(32, round(h * f)), max(32, round(w * f)))
 LEVELS = (0.5, 0.625, 0.75, 0.875)  # fractions of the working short side, plus 1.0
 MIN_LEVEL = 128

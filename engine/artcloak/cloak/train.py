@@ -44,11 +44,10 @@ def _budget_maps(images: list[np.ndarray], budget: presets.Budget) -> list[tuple
     """(image, budget map) at the working resolution, as the optimizer makes them."""
     out = []
     for img in images:
-        x = px.to_nchw(img.astype(np.float32) / 255 if img.dtype == np.uint8 else img, torch.device("cpu"))
-        h, w = x.shape[-2:]
-        f = min(1.0, presets.WORK_SHORT / min(h, w))
-        if f < 1.0:
-            x = transforms.resize(x, (round(h * f), round(w * f))).clamp(0, 1)
+        x = px.to_nchw(px.to_float_rgb(img), torch.device("cpu"))
+        size = presets.work_size(*x.shape[-2:])
+        if size != tuple(x.shape[-2:]):
+            x = transforms.resize(x, size).clamp(0, 1)
         with torch.no_grad():
             m = shaping.budget_map(x, torch.ones_like(x[:, :1]), budget)
         out.append((x, m))

@@ -106,8 +106,7 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "train512": whole(train_view),
     "jpeg75": local(lambda im: jpeg(im, 75)),
 }  # protect's report (time-bound); verify's SUITE adds resize512 and the rest
-# the instant preset's report: the trainer view alone
-QUICK_TRANSFORMS = {HEADLINE_VIEW: TRANSFORMS[HEADLINE_VIEW]}
+_QUICK_TRANSFORMS = {HEADLINE_VIEW: TRANSFORMS[HEADLINE_VIEW]}  # a quick report's one view (measure)
 REPORT_COPY_VIEWS = (HEADLINE_VIEW,)  # where protect's report runs the decoders (time)
 
 
@@ -394,13 +393,6 @@ def copy_over_views(orig: np.ndarray, prot: np.ndarray, models: tuple[str, ...] 
     return out
 
 
-def quick_models(models: list[str]) -> list[str]:
-    """The families a quick report (the instant preset's) measures: the primary, whose copy is the
-    headline, and the f32 ones (cheap); the other f8 families are left to `artcloak verify`."""
-    first = primary_of(models)
-    return [m for m in models if m == first or MODELS[m].f32]
-
-
 def _report_plan(model: str, first: str | None,
                  transforms: dict[str, Callable] | None) -> tuple[dict[str, Callable] | None, str]:
     """The views and backend protect's report measures `model` with: every view on onnxruntime for the
@@ -416,7 +408,7 @@ def _report_plan(model: str, first: str | None,
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None,
-            copy_side: int = TRAIN_CROP, known: dict[str, float] | None = None) -> dict:
+            copy_side: int = TRAIN_CROP, known: dict[str, float] | None = None, quick: bool = False) -> dict:
     """The protection report of docs/CONTRACTS.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     report_text.headline(), "text": the report in words (report_text.render)}.
 
@@ -425,7 +417,13 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     the other installed families on small windows, so the cost does not grow with them; no LPIPS
     unless asked (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image
     up to that size) and lpips=True; `artcloak verify` measures every model at side 512. `known`:
-    perceptual figures already measured on this pair (perceptual's)."""
+    perceptual figures already measured on this pair (perceptual's). `quick` (the instant preset's
+    report): the trainer view alone, every side at `copy_side`, and only the primary family and the
+    f32 ones (cheap); the other f8 families are left to `artcloak verify`."""
+    if quick:
+        first = primary_of(models)
+        models = [m for m in models if m == first or MODELS[m].f32]
+        transforms, side = _QUICK_TRANSFORMS, copy_side
     noisy = twin(orig, change(orig, prot), seed)  # one twin for every model
     sides = report_sides(models, side, copy_side)
     plans = {m: _report_plan(m, primary_of(models), transforms) for m in sides}

@@ -59,12 +59,9 @@ def attack(protected: np.ndarray, cloak: instant.Cloak, blocks: int = 0,
            intensity: str = "default") -> np.ndarray:
     """The protected image (H x W x 3, uint8 or float in [0, 1]) with the best-fitting cloak removed,
     in the input's dtype."""
-    y_full = protected.astype(np.float32)
-    y_full = y_full / 255 if protected.dtype == np.uint8 else y_full
-    full = px.to_nchw(y_full, torch.device("cpu"))
+    full = px.to_nchw(px.to_float_rgb(protected), torch.device("cpu"))
     H, W = full.shape[-2:]
-    f = min(1.0, presets.WORK_SHORT / min(H, W))
-    hw, ww = (H, W) if f == 1.0 else (max(32, round(H * f)), max(32, round(W * f)))
+    hw, ww = presets.work_size(H, W)
     with torch.no_grad():
         y = full if (hw, ww) == (H, W) else transforms.resize(full, (hw, ww)).clamp(0, 1)
         m = shaping.budget_map(y, torch.ones_like(y[:, :1]), presets.INTENSITY[intensity])
