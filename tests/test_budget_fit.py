@@ -69,3 +69,19 @@ def test_an_ssim_bound_change_is_shrunk_no_further_than_needed():
     p = metrics.perceptual(work.rgb, px.to_float_rgb(fit_to_budget(work, delta, b, check_lpips=False)))
     assert p["psnr"] >= b.psnr and p["ssim"] >= b.min_ssim, p
     assert 1 - p["ssim"] >= 0.8 * (1 - b.min_ssim), p
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_flat_pixels_at_one_cap_are_still_spent_to_the_allowance(grey):
+    """70% of the flat pixels at one value, the rest unchanged: rounded alike they give a mean of
+    0.7/255 or 1.4/255 and nothing between (the fit used to settle at 0.7 of a 1.0 allowance); the
+    ordered dither lets the mean follow the gain to the allowance."""
+    b = presets.INTENSITY["default"]
+    img = np.full((96, 96, 1 if grey else 3), 128, np.uint8)
+    work = px.split(img)
+    rng = np.random.default_rng(6)
+    delta = np.where(rng.uniform(size=(96, 96, 1)) < 0.7, 1.7 / 255, 0.0).repeat(3, 2).astype(np.float32)
+    out = fit_to_budget(work, delta, b, check_lpips=False)
+    p = metrics.perceptual(work.rgb, px.to_float_rgb(out))
+    assert 0.95 * b.flat * 255 <= p["flat_change"] <= b.flat * 255 + 1e-3, p
+    assert np.abs(out.astype(int) - img).max() <= 2  # a faint grain: one or two levels

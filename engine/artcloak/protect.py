@@ -9,6 +9,7 @@ import numpy as np
 from . import pixels as px
 from . import runtime
 from .cloak import presets, shaping, targets
+from .cloak.carry import Carry, bands
 from .cloak.optimize import optimize
 from .errors import Cancelled
 from .measure import metrics, report_text
@@ -63,9 +64,11 @@ def _run(pixels: np.ndarray, params: Params, progress: Progress | None, cancel: 
     delta = optimize(work, params, models, lambda f, m: report_progress(0.85 * f, m), check_cancel,
                      preset=(budget, search))
     check_cancel()
+    runtime.release_memory()  # the steps' freed memory, before the full-size passes
     report_progress(0.86, "checking visibility after rounding")
     seen: dict[str, float] = {}
-    out = fit_to_budget(work, delta, budget, check_lpips=report, seen=seen)
+    flat = metrics.flat_mask(work.rgb)  # once: the fit and the report judge the same flat areas
+    out = fit_to_budget(work, delta, budget, check_lpips=report, seen=seen, flat=flat)
     check_cancel()
     if not report:
         report_progress(1.0, "done")
@@ -73,7 +76,7 @@ def _run(pixels: np.ndarray, params: Params, progress: Progress | None, cancel: 
     report_progress(0.92, "measuring the protection")
     figures = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
                              copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window,
-                             known=seen, quick=search.quick_report)
+                             known=seen, quick=search.quick_report, flat=flat)
     figures["models_used"] = models
     figures["runtime"] = runtime.choose().to_dict()
     figures["params"] = params.to_dict()
@@ -83,61 +86,69 @@ def _run(pixels: np.ndarray, params: Params, progress: Progress | None, cancel: 
 
 
 def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
-                  check_lpips: bool = True, seen: dict[str, float] | None = None) -> np.ndarray:
+                  check_lpips: bool = True, seen: dict[str, float] | None = None,
+                  flat: np.ndarray | None = None) -> np.ndarray:
     """Spend the preset's visibility budget, measured on the output in its own format.
 
-    The optimizer's change is scaled, on flat areas to the preset's mean flat allowance and elsewhere
+    The optimizer's change (at its working resolution, or at full size: carry.Carry brings it up a
+    band of rows at a time) is scaled, on flat areas to the preset's mean flat allowance and elsewhere
     to its PSNR (up or down: a map's caps and pruning leave a run below its budget), then shrunk while
     SSIM or LPIPS say more than the preset allows. Rounding to the output format is measured, not
     assumed. `seen`, when given, receives the SSIM and LPIPS measured on the returned output (the
-    report then need not measure them again)."""
+    report then need not measure them again). `flat`: the original's metrics.flat_mask, when the
+    caller has it (protect's report uses the same)."""
     rgb = work.rgb
     editable = work.editable > 0
-    flat = metrics.flat_mask(rgb) & editable
+    carry = Carry(work, delta, metrics.flat_mask(rgb) if flat is None else flat, budget)
+    flat = carry.flat & editable
     textured = ~flat & editable
-    d = delta.astype(np.float32)
-    grey = d.mean(2, keepdims=True) if work.grey else d
-    mean_flat = float(np.abs(grey).mean(2)[flat].mean()) if flat.any() else 0.0
-    sum_flat = float(np.square(grey[flat], dtype=np.float64).sum()) if flat.any() else 0.0
-    sum_tex = float(np.square(grey[textured], dtype=np.float64).sum()) if textured.any() else 0.0
-    s_tex, s_flat = shaping.spend_gains(mean_flat, sum_flat, sum_tex, rgb.size, budget)
-
-    def output(st: float, sf: float) -> np.ndarray:
-        gain = np.where(flat, sf, st).astype(np.float32)[..., None]
-        scaled = d * gain
-        peak = np.where(flat, presets.FLAT_PEAK * budget.flat, budget.linf).astype(np.float32)[..., None]
-        return px.merge(work, np.clip(scaled, -peak, peak))
-
-    def measured(out: np.ndarray) -> tuple[float, float]:
-        diff = px.to_float_rgb(out) - rgb
-        mse = float(np.mean(np.square(diff, dtype=np.float64)))
-        flat_change = float(np.abs(diff).mean(2)[flat].mean()) if flat.any() else 0.0
-        return (10 * np.log10(1 / mse) if mse > 0 else float("inf")), flat_change
+    abs_flat = sum_flat = sum_tex = 0.0
+    for band in bands(rgb.shape[0]):
+        d = carry.rows(band)
+        grey = d.mean(2, keepdims=True) if work.grey else d
+        f, t = flat[band], textured[band]
+        abs_flat += float(np.abs(grey).mean(2)[f].sum(dtype=np.float64))
+        sum_flat += float(np.square(grey[f], dtype=np.float64).sum())
+        sum_tex += float(np.square(grey[t], dtype=np.float64).sum())
+    n_flat = int(flat.sum())
+    s_tex, s_flat = shaping.spend_gains(abs_flat / n_flat if n_flat else 0.0, sum_flat, sum_tex, rgb.size,
+                                        budget)
 
     # the scale search measures every k-th row of a large image (means over a few megapixels are
-    # exact to ~0.01 dB); the check below measures the whole output
+    # exact to ~0.01 dB); the whole output is then made and checked a band at a time
     k = max(1, int(np.ceil(flat.size / FIT_SEARCH_PIXELS)))
-    full = (work, d, flat, rgb)
-    if k > 1:
-        work = px.Work(rgb[::k], work.editable[::k], work.grey, work.source[::k])
-        d, flat, rgb = d[::k], flat[::k], rgb[::k]
+    rows = slice(None, None, k)
+    sample = px.Work(rgb[rows], work.editable[rows], work.grey, work.source[rows])
+    at_sample = (np.arange(rgb.shape[0])[rows][:, None], np.arange(rgb.shape[1])[None])  # its pixels' y, x
+    d_sample, flat_sample = carry.rows(rows), flat[rows]
+
+    def on_sample(st: float, sf: float) -> tuple[np.ndarray, float, float]:
+        out = _apply(sample, d_sample, flat_sample, st, sf, budget, at_sample)
+        return (out, *_figures(_Sums.of(sample.rgb, out, flat_sample)))
+
+    def whole(st: float, sf: float) -> tuple[np.ndarray, float, float]:
+        if k == 1:
+            return on_sample(st, sf)
+        out, sums = np.empty_like(work.source), _Sums()
+        for band in bands(rgb.shape[0]):
+            part = px.Work(rgb[band], work.editable[band], work.grey, work.source[band])
+            where = (np.arange(band.start, band.stop)[:, None], at_sample[1])
+            out[band] = _apply(part, carry.rows(band), flat[band], st, sf, budget, where)
+            sums.add(_Sums.of(part.rgb, out[band], flat[band]))
+        return (out, *_figures(sums))
+
     # a sampled search aims a little inside the budget: the whole image is checked below
     aim_psnr, aim_flat = budget.psnr + (0.03 if k > 1 else 0.0), budget.flat * (0.985 if k > 1 else 1.0)
-    out = output(s_tex, s_flat)
-    for _ in range(4):  # clipping and rounding move the figures: correct from what was measured
-        psnr, flat_change = measured(out)
-        ok_psnr = aim_psnr <= psnr < aim_psnr + 0.15
-        ok_flat = 0.9 * aim_flat < flat_change <= aim_flat
-        if (ok_psnr or s_tex == 0) and (ok_flat or s_flat == 0 or flat_change > aim_flat):
+    flat_cap = (0.5 * rgb.size * 10 ** (-budget.psnr / 10) / sum_flat) ** 0.5 if sum_flat > 0 else 0.0
+    s_flat = _fit_flat(sample, d_sample, flat_sample, at_sample, s_flat, min(presets.MAX_GAIN, flat_cap),
+                       aim_flat, budget)
+    out, psnr, flat_change = on_sample(s_tex, s_flat)
+    for _ in range(4):  # clipping and rounding move the PSNR: correct from what was measured
+        if aim_psnr <= psnr < aim_psnr + 0.15 or s_tex == 0 or not np.isfinite(psnr):
             break
-        if flat_change > aim_flat or (flat_change > 0 and not ok_flat and s_flat < presets.MAX_GAIN):
-            s_flat = min(presets.MAX_GAIN, s_flat * aim_flat / max(flat_change, 1e-9))
-        if np.isfinite(psnr) and s_tex > 0:
-            s_tex = min(presets.MAX_GAIN, s_tex * 10 ** ((psnr - aim_psnr - 0.05) / 20))
-        out = output(s_tex, s_flat)
-    if k > 1:
-        work, d, flat, rgb = full
-        out = output(s_tex, s_flat)
+        s_tex = min(presets.MAX_GAIN, s_tex * 10 ** ((psnr - aim_psnr - 0.05) / 20))
+        out, psnr, flat_change = on_sample(s_tex, s_flat)
+    out, psnr, flat_change = whole(s_tex, s_flat)
     # never more visible than promised (PSNR, flat areas, SSIM, LPIPS), yet spent: an SSIM/LPIPS miss
     # is shrunk along the measured slope (clipping at the caps makes the response anything but
     # proportional) until one scale passes, then the largest passing scale is bracketed by bisection
@@ -145,15 +156,17 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
     scale, passed, failed = 0.0, None, None  # log scales: current, largest within, smallest over
     best, best_figures = None, {}
     for attempt in range(12):
-        psnr, flat_change = measured(out)
         if psnr < budget.psnr or flat_change > budget.flat * 1.001:  # rounding at full size moved them
-            shrink = 10 ** (min(0.0, psnr - budget.psnr - 0.02) / 20) if attempt < 3 else 0.92
-            s_tex *= shrink
-            s_flat *= min(shrink, 0.97) if flat_change > budget.flat * 1.001 else shrink
-            out, passed, failed, tried = output(s_tex, s_flat), None, None, []
+            if psnr < budget.psnr:  # the whole change a little smaller
+                shrink = 10 ** ((psnr - budget.psnr - 0.02) / 20) if attempt < 3 else 0.92
+                s_tex, s_flat = s_tex * shrink, s_flat * shrink
+            if flat_change > budget.flat * 1.001:  # only the flat areas' part
+                s_flat *= 0.97
+            passed, failed, tried = None, None, []
+            out, psnr, flat_change = whole(s_tex, s_flat)
             continue
         figures: dict[str, float] = {}
-        over = _over(rgb, px.to_float_rgb(out), budget, check_lpips, figures)
+        over = _over(rgb, out, budget, check_lpips, figures)
         if over <= 1.0:
             passed, best, best_figures = scale, out, figures
             if failed is None or over >= FIT_CLOSE or failed - passed < FIT_TOLERANCE:
@@ -164,12 +177,99 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
         step = (passed + failed) / 2 - scale if passed is not None else _slope_step(tried)
         scale += step
         s_tex, s_flat = s_tex * np.exp(step), s_flat * np.exp(step)
-        out = output(s_tex, s_flat)
+        out, psnr, flat_change = whole(s_tex, s_flat)
     if best is not None:
         out = best
         if seen is not None:
             seen.update(best_figures)
     return out
+
+
+def _fit_flat(work: px.Work, d: np.ndarray, flat: np.ndarray, where: tuple[np.ndarray, np.ndarray],
+              start: float, most: float, aim: float, budget: presets.Budget) -> float:
+    """The largest flat-area gain (at most `most`) whose output, rounded to its format, changes flat
+    areas by at most `aim` on average. Rounding makes that mean a staircase in the gain (many flat
+    pixels sit at the same cap and round up or down together), so it is bracketed and bisected on
+    the flat pixels alone, not scaled in proportion: a proportional step from 1.15/255 jumped to
+    0.62/255 on a flat illustration and left 1.8 dB of its PSNR budget unspent."""
+    if start <= 0 or not flat.any():
+        return start
+    part = px.Work(work.rgb[flat][:, None], work.editable[flat][:, None], work.grey,
+                   work.source[flat][:, None])
+    d_flat, on = d[flat][:, None], np.ones((int(flat.sum()), 1), bool)
+    fy, fx = np.nonzero(flat)
+    at = tuple(np.broadcast_to(w, flat.shape)[fy, fx][:, None] for w in where)
+
+    def change(gain: float) -> float:
+        out = _apply(part, d_flat, on, 0.0, gain, budget, at)
+        return float(np.abs(px.colour(out) - part.rgb).mean(dtype=np.float64))
+
+    lo, hi = 0.0, None  # the largest gain known within, the smallest known over
+    gain = min(start, most)
+    for _ in range(14):
+        c = change(gain)
+        if c <= aim:
+            lo = gain
+            if c > 0.97 * aim or gain >= most:
+                break
+            gain = min(most, gain * aim / c if c > 0 else gain * 2) if hi is None else (lo + hi) / 2
+        else:
+            hi = gain
+            gain = (lo + hi) / 2 if lo > 0 else gain * min(aim / c, 0.995)  # (a float mean's last bit)
+        if hi is not None and hi - lo < 0.01 * hi:
+            break
+    return lo
+
+
+def _apply(work: px.Work, d: np.ndarray, flat: np.ndarray, s_tex: float, s_flat: float,
+           budget: presets.Budget, where: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """work's pixels with the change d scaled (s_flat on flat areas, s_tex elsewhere) and capped
+    (FLAT_PEAK x the flat allowance, the L-inf cap), in the source's own format. On flat areas an
+    integer format is rounded with an ordered dither (`where`: the pixels' rows and columns in the
+    image), so the mean change there follows the gain instead of jumping as the many pixels at one
+    cap round up or down together."""
+    gain = np.where(flat, np.float32(s_flat), np.float32(s_tex))[..., None]
+    peak = np.where(flat, np.float32(presets.FLAT_PEAK * budget.flat), np.float32(budget.linf))[..., None]
+    d = np.clip(d * gain, -peak, peak)
+    if work.source.dtype != np.float32 and flat.any():
+        if work.grey:
+            d = np.repeat(d.mean(2, keepdims=True), 3, axis=2)
+        threshold = np.modf(where[0] * DITHER[0] + where[1] * DITHER[1])[0]  # R2 sequence, in [0, 1)
+        target = np.floor((work.rgb + d) * work.scale + np.broadcast_to(threshold, flat.shape)[..., None])
+        d = np.where(flat[..., None], (target / work.scale - work.rgb).astype(np.float32), d)
+    return px.merge(work, d)
+
+
+DITHER = (0.7548776662466927, 0.5698402909980532)  # Roberts' R2 low-discrepancy steps (rows, columns)
+
+
+@dataclass
+class _Sums:
+    """What the PSNR and the flat-area change of an output are made of, summed band by band."""
+
+    squares: float = 0.0
+    values: int = 0
+    flat_abs: float = 0.0
+    flat_pixels: int = 0
+
+    @classmethod
+    def of(cls, rgb: np.ndarray, out: np.ndarray, flat: np.ndarray) -> _Sums:
+        diff = px.to_float_rgb(out) - rgb
+        return cls(float(np.square(diff, dtype=np.float64).sum()), diff.size,
+                   float(np.abs(diff).mean(2)[flat].sum(dtype=np.float64)), int(flat.sum()))
+
+    def add(self, other: _Sums) -> None:
+        self.squares += other.squares
+        self.values += other.values
+        self.flat_abs += other.flat_abs
+        self.flat_pixels += other.flat_pixels
+
+
+def _figures(s: _Sums) -> tuple[float, float]:
+    """(PSNR in dB, mean |change| on flat areas in [0, 1] units) from their sums."""
+    mse = s.squares / max(s.values, 1)
+    return (10 * np.log10(1 / mse) if mse > 0 else float("inf")), (
+        s.flat_abs / s.flat_pixels if s.flat_pixels else 0.0)
 
 
 def _slope_step(tried: list[tuple[float, float]]) -> float:
@@ -183,10 +283,11 @@ def _slope_step(tried: list[tuple[float, float]]) -> float:
     return float(np.clip(-(tried[-1][1] + 0.01) / max(slope, 0.3), np.log(0.6), np.log(0.97)))
 
 
-def _over(orig: np.ndarray, prot: np.ndarray, budget: presets.Budget, check_lpips: bool,
+def _over(orig: np.ndarray, out: np.ndarray, budget: presets.Budget, check_lpips: bool,
           figures: dict[str, float]) -> float:
-    """How far SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1: within);
-    `figures` receives the SSIM and LPIPS it measured."""
+    """How far the output's SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1:
+    within); `figures` receives the SSIM and LPIPS it measured."""
+    prot = px.to_float_rgb(out)
     figures["ssim"] = metrics.ssim(orig, prot)
     over = (1 - figures["ssim"]) / max(1 - budget.min_ssim, 1e-9)
     if over <= 1.0 and check_lpips and budget.max_lpips < 1.0:

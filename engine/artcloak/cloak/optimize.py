@@ -192,9 +192,10 @@ def _view_of(img: torch.Tensor, view: transforms.View, levels: list[tuple[int, i
 def optimize(work: Work, params: Params, models: list[str], progress: Callable[[float, str], None],
              check_cancel: Callable[[], None], tuning: Tuning | None = None,
              preset: tuple[presets.Budget, presets.Search] | None = None) -> np.ndarray:
-    """Return the perturbation (H x W x 3 float32, [0, 1] units) to add to work.rgb. `preset`: the
-    (Budget, Search) the caller resolved (presets.resolve); by default resolved here from params
-    and tuning.overrides."""
+    """Return the perturbation at the working resolution (presets.work_size: the image's own size up
+    to a short side of WORK_SHORT; h x w x 3 float32, [0, 1] units). carry.Carry brings it to the
+    full-size image, where protect.fit_to_budget fits it. `preset`: the (Budget, Search) the caller
+    resolved (presets.resolve); by default resolved here from params and tuning.overrides."""
     tuning = tuning or Tuning()
     budget, search = preset or presets.resolve(params, tuning.overrides)
     robustness = params.robustness_list
@@ -269,12 +270,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
             _project(delta, x[:, :channels], bmap, budget.chroma)
         progress((step + 1) / steps, f"step {step + 1}/{steps}, loss {float(loss.detach()):.4f}")
     check_cancel()
-    with torch.no_grad():
-        d = delta.detach().expand(1, 3, hw, ww)
-        if not at_full:
-            d = _carry_to_full(d, full, editable_full, budget)
-        d = ((full + d).clamp(0, 1) - full) * editable_full
-        return px.to_hwc(d)
+    return np.ascontiguousarray(px.to_hwc(delta.detach().expand(1, 3, hw, ww)))
 
 
 def _running(models: list[str], search: presets.Search) -> list[str]:
@@ -486,13 +482,3 @@ def _coarse(t: torch.Tensor, k: int) -> torch.Tensor:
     h, w = t.shape[-2:]
     return F.interpolate(F.avg_pool2d(t, k, ceil_mode=True), scale_factor=k, mode="bilinear",
                          align_corners=False)[..., :h, :w]
-
-
-def _carry_to_full(d: torch.Tensor, full: torch.Tensor, editable: torch.Tensor,
-                   budget: presets.Budget) -> torch.Tensor:
-    """Upsample the working-resolution perturbation; keep the L-inf and flat-area caps at full res."""
-    up = F.interpolate(d, size=full.shape[-2:], mode="bilinear", align_corners=False)
-    flat = shaping.flat(full)
-    cap = torch.where(flat, torch.full_like(flat, budget.flat, dtype=up.dtype),
-                      torch.full_like(flat, budget.linf, dtype=up.dtype))
-    return shaping.limit_chroma(torch.maximum(torch.minimum(up, cap), -cap), cap, budget.chroma) * editable

@@ -112,21 +112,55 @@ def _chunk(ctype: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + ctype + body + struct.pack(">I", crc)
 
 
+FILTER_BAND = 256  # rows Paeth-filtered at a time (the int16 temporaries stay a few MB)
+DEFLATE_PART = 8 << 20  # bytes of filtered rows each thread compresses as one part of the stream
+WINDOW = 32 << 10  # deflate's window: each part starts knowing the previous part's last 32 KB
+
+
 def _filter_paeth(img: np.ndarray) -> bytes:
-    """Every row Paeth-filtered (vectorised: filtering reads only unfiltered bytes)."""
-    h = img.shape[0]
-    x = img.reshape(h, -1).astype(np.int16)
+    """Every row Paeth-filtered (vectorised: filtering reads only unfiltered bytes), a band at a time."""
     bpp = img.shape[2] * img.itemsize if img.ndim == 3 else img.itemsize
-    a = np.zeros_like(x)
-    a[:, bpp:] = x[:, :-bpp]
-    b = np.zeros_like(x)
-    b[1:] = x[:-1]
-    c = np.zeros_like(x)
-    c[1:, bpp:] = x[:-1, :-bpp]
-    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-    pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-    rows = ((x - pred) & 0xFF).astype(np.uint8)
-    return np.concatenate([np.full((h, 1), 4, np.uint8), rows], axis=1).tobytes()
+    parts = []
+    for top in range(0, img.shape[0], FILTER_BAND):
+        x = img[top: top + FILTER_BAND].reshape(min(FILTER_BAND, img.shape[0] - top), -1).astype(np.int16)
+        above = img[top - 1].reshape(1, -1).astype(np.int16) if top else np.zeros((1, x.shape[1]), np.int16)
+        b = np.concatenate([above, x[:-1]])
+        a = np.zeros_like(x)
+        a[:, bpp:] = x[:, :-bpp]
+        c = np.zeros_like(x)
+        c[:, bpp:] = b[:, :-bpp]
+        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+        pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        rows = ((x - pred) & 0xFF).astype(np.uint8)
+        parts.append(np.concatenate([np.full((len(rows), 1), 4, np.uint8), rows], axis=1).tobytes())
+    return b"".join(parts)
+
+
+def _deflate(data: bytes, level: int) -> bytes:
+    """zlib's stream of `data`, compressed in DEFLATE_PART parts on the engine's threads (zlib lets
+    go of the GIL), each primed with the previous part's last WINDOW bytes, as pigz does: the same
+    stream any inflater reads, a few hundred bytes longer, in about 1/threads of the time. The parts
+    do not depend on the thread count, so the file does not either."""
+    if len(data) <= DEFLATE_PART:
+        return zlib.compress(data, level)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..runtime import engine_threads
+
+    view = memoryview(data)
+    starts = range(0, len(data), DEFLATE_PART)
+
+    def part(start: int) -> bytes:
+        last = start + DEFLATE_PART >= len(data)
+        comp = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=view[max(0, start - WINDOW): start]) \
+            if start else zlib.compressobj(level, zlib.DEFLATED, -15)
+        return comp.compress(view[start: start + DEFLATE_PART]) + comp.flush(
+            zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+    with ThreadPoolExecutor(engine_threads()) as pool:
+        body = b"".join(pool.map(part, starts))
+    header = zlib.compress(b"", level)[:2]  # the zlib header this level writes
+    return header + body + struct.pack(">I", zlib.adler32(data))
 
 
 def encode(pixels: np.ndarray, chunks: list[Chunk] = (), level: int = 6) -> bytes:
@@ -134,7 +168,7 @@ def encode(pixels: np.ndarray, chunks: list[Chunk] = (), level: int = 6) -> byte
     h, w, c = pixels.shape
     depth = 16 if pixels.dtype == np.uint16 else 8
     data = pixels.astype(">u2").view(np.uint8).reshape(h, w, c * 2) if depth == 16 else pixels
-    body = zlib.compress(_filter_paeth(np.ascontiguousarray(data)), level)
+    body = _deflate(_filter_paeth(np.ascontiguousarray(data)), level)
     out = [SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, COLOUR_TYPE[c], 0, 0, 0))]
     out += [_chunk(k.type, k.data) for k in chunks if not k.after_idat]
     out += [_chunk(b"IDAT", body[i: i + (1 << 20)]) for i in range(0, max(1, len(body)), 1 << 20)]

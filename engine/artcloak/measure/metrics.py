@@ -112,8 +112,22 @@ REPORT_COPY_VIEWS = (HEADLINE_VIEW,)  # where protect's report runs the decoders
 
 # ---- perceptual figures ------------------------------------------------------------------------
 
+BAND = 512  # rows at a time where a whole-image figure would otherwise copy a huge canvas
+
+
+def mean_square(a: np.ndarray, b: np.ndarray | None = None) -> float:
+    """The mean of (a - b)^2 (of a^2 without b), summed in float64 a band of rows at a time."""
+    total = 0.0
+    for top in range(0, a.shape[0], BAND):
+        d = a[top: top + BAND].astype(np.float32)
+        if b is not None:
+            d -= b[top: top + BAND]
+        total += float(np.square(d, dtype=np.float64).sum())
+    return total / max(a.size, 1)
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    mse = mean_square(a, b)
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
@@ -197,33 +211,50 @@ def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
     return out / (n * n)
 
 
+FLAT_BAND = 512  # flat_mask works on bands of this many rows (bounded memory on a huge canvas)
+
+
 def flat_mask(img: np.ndarray) -> np.ndarray:
     """True where the 7x7 neighbourhood's standard deviation (mean over channels) is under 2/255
-    (filters' flat-area rule; cloak.shaping.flat is its torch twin)."""
+    (filters' flat-area rule; cloak.shaping.flat is its torch twin). Computed on bands of rows with
+    their neighbours above and below, so a 12-megapixel image costs a few MB of float copies."""
     r = filters.FLAT_SIDE // 2
-    std_sum = np.zeros(img.shape[:2], np.float32)
-    for ch in range(img.shape[2]):
-        x = img[..., ch:ch + 1].astype(np.float32)
-        x -= x.mean()
-        m, m2 = _box_mean(x, r), _box_mean(x * x, r)
-        std_sum += np.sqrt(np.clip(m2 - m * m, 0, None))[..., 0]
-    return std_sum / img.shape[2] < filters.FLAT_STD
+    h = img.shape[0]
+    means = [float(img[..., ch].mean(dtype=np.float64)) for ch in range(img.shape[2])]
+    out = np.empty(img.shape[:2], bool)
+    for top in range(0, h, FLAT_BAND):
+        bottom = min(h, top + FLAT_BAND)
+        lo, hi = max(0, top - r), min(h, bottom + r)  # the band and its neighbours (edges replicated)
+        std_sum = np.zeros((hi - lo, img.shape[1]), np.float32)
+        for ch in range(img.shape[2]):
+            x = img[lo:hi, :, ch:ch + 1].astype(np.float32)
+            x -= means[ch]  # mean-free: the running sums keep their precision
+            m, m2 = _box_mean(x, r), _box_mean(x * x, r)
+            std_sum += np.sqrt(np.clip(m2 - m * m, 0, None))[..., 0]
+        out[top:bottom] = std_sum[top - lo: top - lo + bottom - top] / img.shape[2] < filters.FLAT_STD
+    return out
 
 
 def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False,
-               known: dict[str, float] | None = None) -> dict[str, float]:
+               known: dict[str, float] | None = None, flat: np.ndarray | None = None) -> dict[str, float]:
     """psnr (dB), ssim, linf and flat_change (0-255 units) of prot against orig; `lpips`
     (shift-tolerant LPIPS, AlexNet) when its weights are installed and `lpips` is true. `known`:
-    ssim / lpips already measured on this very pair (protect.fit_to_budget's last check), not redone."""
+    ssim / lpips already measured on this very pair (protect.fit_to_budget's last check), not redone;
+    `flat`: orig's flat_mask, when the caller has it."""
     known = known or {}
-    diff = np.abs(change(orig, prot))
-    flat = flat_mask(orig)
+    flat = flat_mask(orig) if flat is None else flat
+    linf = flat_abs = 0.0
+    for top in range(0, orig.shape[0], BAND):  # bands: no whole-image copies of a huge canvas
+        diff = np.abs(change(orig[top: top + BAND], prot[top: top + BAND]))
+        linf = max(linf, float(diff.max()))
+        flat_abs += float(diff.mean(2)[flat[top: top + BAND]].sum(dtype=np.float64))
+    n_flat = int(flat.sum())
     out = {
         "psnr": round(psnr(orig, prot), 3),
         "ssim": round(known["ssim"] if "ssim" in known else ssim(orig, prot), 5),
-        "linf": round(float(diff.max()) * 255, 3),
-        "flat_change": round(float(diff.mean(2)[flat].mean()) * 255, 4) if flat.any() else 0.0,
-        "flat_fraction": round(float(flat.mean()), 4),
+        "linf": round(linf * 255, 3),
+        "flat_change": round(flat_abs / n_flat * 255, 4) if n_flat else 0.0,
+        "flat_fraction": round(n_flat / flat.size, 4),
     }
     if lpips:
         from . import lpips as lp
@@ -244,9 +275,10 @@ def eval_view(img: np.ndarray, side: int = EVAL_SIDE) -> np.ndarray:
     return img[top: top + side, left: left + side]
 
 
-def random_sign(delta: np.ndarray, seed: int) -> np.ndarray:
+def random_sign(delta: np.ndarray, seed: int | np.random.Generator) -> np.ndarray:
     """delta with each value's sign drawn at random: the same visibility, no optimisation."""
-    flip = np.random.default_rng(seed).integers(0, 2, delta.shape, dtype=np.int8).astype(bool)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    flip = rng.integers(0, 2, delta.shape, dtype=np.int8).astype(bool)
     out = np.abs(delta)
     np.negative(out, out=out, where=flip)
     return out
@@ -258,8 +290,15 @@ def change(orig: np.ndarray, prot: np.ndarray) -> np.ndarray:
 
 
 def twin(orig: np.ndarray, delta: np.ndarray, seed: int) -> np.ndarray:
-    """The random-sign twin x + delta~ of a protected image x + delta (see random_sign)."""
-    return np.clip(orig + random_sign(delta, seed), 0, 1).astype(np.float32)
+    """The random-sign twin x + delta~ of a protected image x + delta (see random_sign), made a band
+    of rows at a time (the signs drawn band after band from one generator): one float copy of a huge
+    canvas, not four."""
+    rng = np.random.default_rng(seed)
+    out = np.empty(orig.shape, np.float32)
+    for top in range(0, orig.shape[0], BAND):
+        rows = slice(top, top + BAND)
+        np.clip(orig[rows] + random_sign(delta[rows], rng), 0, 1, out=out[rows])
+    return out
 
 
 def _norm(a: np.ndarray) -> float:
@@ -309,10 +348,9 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     when the caller measures several models (twin(orig, change(orig, prot), seed)). `whole_side`: cut
     the views measured whole (train512) to their centre window of this side (None: whole)."""
     net = runners.nets(name, backend)
-    delta = change(orig, prot)
-    rms_delta = float(np.sqrt(np.mean(delta.astype(np.float64) ** 2)))
+    rms_delta = float(np.sqrt(mean_square(prot, orig)))
     if noisy is None:
-        noisy = twin(orig, delta, seed)
+        noisy = twin(orig, change(orig, prot), seed)
     out: dict[str, float] = {}
     views = views_of(transforms, side, whole_side)
     for i, (prefix, view) in enumerate(views.items()):
@@ -408,7 +446,8 @@ def _report_plan(model: str, first: str | None,
 def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None,
-            copy_side: int = TRAIN_CROP, known: dict[str, float] | None = None, quick: bool = False) -> dict:
+            copy_side: int = TRAIN_CROP, known: dict[str, float] | None = None, quick: bool = False,
+            flat: np.ndarray | None = None) -> dict:
     """The protection report of docs/CONTRACTS.md: {"perceptual": {...}, "models": {name: {...}}, "headline":
     report_text.headline(), "text": the report in words (report_text.render)}.
 
@@ -417,9 +456,10 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     the other installed families on small windows, so the cost does not grow with them; no LPIPS
     unless asked (it costs 1-3 s). For a benchmark's exact figures pass side=4096 (the whole image
     up to that size) and lpips=True; `artcloak verify` measures every model at side 512. `known`:
-    perceptual figures already measured on this pair (perceptual's). `quick` (the instant preset's
-    report): the trainer view alone, every side at `copy_side`, and only the primary family and the
-    f32 ones (cheap); the other f8 families are left to `artcloak verify`."""
+    perceptual figures already measured on this pair (perceptual's); `flat`: orig's flat_mask.
+    `quick` (the instant preset's report): the trainer view alone, every side at `copy_side`, and
+    only the primary family and the f32 ones (cheap); the other f8 families are left to
+    `artcloak verify`."""
     if quick:
         first = primary_of(models)
         models = [m for m in models if m == first or MODELS[m].f32]
@@ -428,7 +468,7 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     sides = report_sides(models, side, copy_side)
     plans = {m: _report_plan(m, primary_of(models), transforms) for m in sides}
     report: dict = {
-        "perceptual": perceptual(orig, prot, lpips=lpips, known=known),
+        "perceptual": perceptual(orig, prot, lpips=lpips, known=known, flat=flat),
         "models": {m: model_figures(m, orig, prot, plans[m][0], seed, s, copy_views=copy_views, noisy=noisy,
                                     whole_side=w, backend=plans[m][1])
                    for m, (s, w) in sides.items()},
