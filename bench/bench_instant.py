@@ -71,7 +71,7 @@ def main() -> None:
         out, seconds = run_product(img, intensity, "instant", None)
         r = results[name]["instant"] = judge(img, out, seconds, cache)
         print(row(f"{name} {intensity}/instant", r), flush=True)
-        twin = metrics.twin(orig, metrics.change(orig, px.to_float_rgb(out)), 0)
+        twin = metrics.twin(orig, px.to_float_rgb(out), 0)
         noise = metrics.copy_over_views(orig, twin, models=("taef2",), cache=cache)["taef2"]["copy_psnr"]
         copies = {"instant": r["views"]["taef2"]["copy_psnr"]}
         for label, blocks in (("attack", 0), ("attack/96", 96)):

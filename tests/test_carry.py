@@ -66,12 +66,12 @@ def test_the_banded_twin_is_the_same_change_with_random_signs():
     rng = np.random.default_rng(3)
     orig = rng.uniform(0.1, 0.9, (2 * metrics.BAND + 40, 50, 3)).astype(np.float32)
     delta = rng.uniform(-0.05, 0.05, orig.shape).astype(np.float32)
-    noisy = metrics.twin(orig, delta, 4)
+    noisy = metrics.twin(orig, orig + delta, 4)
     np.testing.assert_allclose(np.abs(noisy - orig), np.abs(delta), atol=1e-6)  # the same size
     flipped = np.sign(noisy - orig) != np.sign(delta)
     for rows in (slice(0, metrics.BAND), slice(metrics.BAND, None)):  # every band drew its own signs
         assert 0.45 < flipped[rows].mean() < 0.55
-    np.testing.assert_array_equal(noisy, metrics.twin(orig, delta, 4))
+    np.testing.assert_array_equal(noisy, metrics.twin(orig, orig + delta, 4))
     assert metrics.mean_square(orig, noisy) == pytest.approx(float(np.mean(delta.astype(np.float64) ** 2)),
                                                               rel=1e-5)
 

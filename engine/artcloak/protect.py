@@ -102,25 +102,20 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
     carry = Carry(work, delta, metrics.flat_mask(rgb) if flat is None else flat, budget)
     flat = carry.flat & editable
     textured = ~flat & editable
-    abs_flat = sum_flat = sum_tex = 0.0
-    for band in bands(rgb.shape[0]):
-        d = carry.rows(band)
-        grey = d.mean(2, keepdims=True) if work.grey else d
-        f, t = flat[band], textured[band]
-        abs_flat += float(np.abs(grey).mean(2)[f].sum(dtype=np.float64))
-        sum_flat += float(np.square(grey[f], dtype=np.float64).sum())
-        sum_tex += float(np.square(grey[t], dtype=np.float64).sum())
-    n_flat = int(flat.sum())
-    s_tex, s_flat = shaping.spend_gains(abs_flat / n_flat if n_flat else 0.0, sum_flat, sum_tex, rgb.size,
-                                        budget)
-
-    # the scale search measures every k-th row of a large image (means over a few megapixels are
-    # exact to ~0.01 dB); the whole output is then made and checked a band at a time
+    # the gains are found on every k-th row of a large image (means over a few megapixels are exact
+    # to ~0.01 dB); the whole output is then made and checked a band at a time
     k = max(1, int(np.ceil(flat.size / FIT_SEARCH_PIXELS)))
     rows = slice(None, None, k)
     sample = px.Work(rgb[rows], work.editable[rows], work.grey, work.source[rows])
     at_sample = (np.arange(rgb.shape[0])[rows][:, None], np.arange(rgb.shape[1])[None])  # its pixels' y, x
     d_sample, flat_sample = carry.rows(rows), flat[rows]
+    # the starting gains from the sample's sums, scaled to the whole image
+    grey = d_sample.mean(2, keepdims=True) if work.grey else d_sample
+    f, share = flat_sample, rgb.size / max(d_sample.size, 1)
+    sum_flat = share * float(np.square(grey[f], dtype=np.float64).sum())
+    sum_tex = share * float(np.square(grey[textured[rows]], dtype=np.float64).sum())
+    mean_flat = float(np.abs(grey).mean(2)[f].mean()) if f.any() else 0.0
+    s_tex, s_flat = shaping.spend_gains(mean_flat, sum_flat, sum_tex, rgb.size, budget)
 
     def on_sample(st: float, sf: float) -> tuple[np.ndarray, float, float]:
         out = _apply(sample, d_sample, flat_sample, st, sf, budget, at_sample)
@@ -254,7 +249,7 @@ class _Sums:
 
     @classmethod
     def of(cls, rgb: np.ndarray, out: np.ndarray, flat: np.ndarray) -> _Sums:
-        diff = px.to_float_rgb(out) - rgb
+        diff = px.colour(out) - rgb
         return cls(float(np.square(diff, dtype=np.float64).sum()), diff.size,
                    float(np.abs(diff).mean(2)[flat].sum(dtype=np.float64)), int(flat.sum()))
 
@@ -287,7 +282,7 @@ def _over(orig: np.ndarray, out: np.ndarray, budget: presets.Budget, check_lpips
           figures: dict[str, float]) -> float:
     """How far the output's SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1:
     within); `figures` receives the SSIM and LPIPS it measured."""
-    prot = px.to_float_rgb(out)
+    prot = px.colour(out)
     figures["ssim"] = metrics.ssim(orig, prot)
     over = (1 - figures["ssim"]) / max(1 - budget.min_ssim, 1e-9)
     if over <= 1.0 and check_lpips and budget.max_lpips < 1.0:

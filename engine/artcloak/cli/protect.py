@@ -112,8 +112,9 @@ def protect_file(src: Path, dst: Path, params: Params, fmt: str | None, do_not_t
                     "metadata": {"do_not_train": do_not_train}, "report": result.report}
     # the file as it will be read back: its pixels (for a lossy format) and the metadata it really carries
     # (an old Pillow, say, writes a JPEG without the XMP it was handed)
-    written, written_info = imageio.read(dst)
-    if not imageio.is_exact(out_fmt, result.pixels, info):
+    exact = imageio.is_exact(out_fmt, result.pixels, info)
+    written, written_info = imageio.read(dst, pixels=not exact)  # exact: its metadata is enough
+    if not exact:
         # a lossy format (or fewer bits): measure what the written file keeps
         progress(0.98, "measuring the written file")
         models = result.report.get("models_used") or list(result.report.get("models", {}))

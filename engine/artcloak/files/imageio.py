@@ -89,8 +89,9 @@ def open_image(source: str | os.PathLike | io.BytesIO, what: str = "the image") 
     return im
 
 
-def read(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
-    """Pixels (H x W x C, C 1-4; uint8, uint16 or float32) and what is needed to write them back."""
+def read(path: str | os.PathLike, pixels: bool = True) -> tuple[np.ndarray | None, ImageInfo]:
+    """Pixels (H x W x C, C 1-4; uint8, uint16 or float32) and what is needed to write them back;
+    `pixels=False`: the metadata alone, nothing decoded (None for the pixels)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -102,8 +103,8 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from None
     try:
         if data.startswith(pngcodec.SIGNATURE):
-            return _read_png(data)
-        return _read_pillow(data)
+            return _read_png(data, pixels)
+        return _read_pillow(data, pixels)
     except InputError as e:
         raise InputError(f"{path.name}: {e}", e.hint) from None
     except UnidentifiedImageError:
@@ -114,7 +115,7 @@ def read(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
                          "Open it in an image editor and save it as PNG or JPEG.") from None
 
 
-def _read_png(data: bytes) -> tuple[np.ndarray, ImageInfo]:
+def _read_png(data: bytes, decode: bool = True) -> tuple[np.ndarray | None, ImageInfo]:
     png = pngcodec.parse(data)
     px.check_size(png.width, png.height)
     chunks = []
@@ -135,6 +136,8 @@ def _read_png(data: bytes) -> tuple[np.ndarray, ImageInfo]:
             chunks.append(ch)
     if info.frames > 1:
         info.notes.append("animated PNG: only the first frame was protected and written")
+    if not decode:
+        return None, info
     if png.bit_depth == 16 and png.colour_type in pngcodec.CHANNELS:
         pixels = pngcodec.decode16(png)
         info.mode = f"{'L' if pixels.shape[2] <= 2 else 'RGB'}{'A' if pixels.shape[2] in (2, 4) else ''};16"
@@ -236,7 +239,7 @@ def _jpeg_app_segments(data: bytes) -> bytes:
     return b"".join(out)
 
 
-def _read_pillow(data: bytes) -> tuple[np.ndarray, ImageInfo]:
+def _read_pillow(data: bytes, decode: bool = True) -> tuple[np.ndarray | None, ImageInfo]:
     im = open_image(io.BytesIO(data))
     fmt = im.format or "unknown"
     info = ImageInfo(fmt, mode=im.mode)
@@ -249,7 +252,7 @@ def _read_pillow(data: bytes) -> tuple[np.ndarray, ImageInfo]:
             raise InputError("16-bit colour TIFF files are not supported; save it as a 16-bit PNG")
         info.tiff_compression = im.info.get("compression")
         info.tiff_tags = {t: im.tag_v2[t] for t in TIFF_KEEP_TAGS if t in im.tag_v2}
-    pixels, notes = _pixels_of(im)
+    pixels, notes = _pixels_of(im) if decode else (None, [])
     info.notes += notes
     info.icc = im.info.get("icc_profile") if im.mode not in ("CMYK",) else None
     exif = im.info.get("exif")

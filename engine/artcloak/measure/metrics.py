@@ -278,7 +278,8 @@ def eval_view(img: np.ndarray, side: int = EVAL_SIDE) -> np.ndarray:
 def random_sign(delta: np.ndarray, seed: int | np.random.Generator) -> np.ndarray:
     """delta with each value's sign drawn at random: the same visibility, no optimisation."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    flip = rng.integers(0, 2, delta.shape, dtype=np.int8).astype(bool)
+    bits = np.unpackbits(rng.integers(0, 256, (delta.size + 7) // 8, dtype=np.uint8))  # 8 signs a draw
+    flip = bits[: delta.size].reshape(delta.shape).view(bool)
     out = np.abs(delta)
     np.negative(out, out=out, where=flip)
     return out
@@ -289,7 +290,7 @@ def change(orig: np.ndarray, prot: np.ndarray) -> np.ndarray:
     return prot.astype(np.float32) - orig
 
 
-def twin(orig: np.ndarray, delta: np.ndarray, seed: int) -> np.ndarray:
+def twin(orig: np.ndarray, prot: np.ndarray, seed: int) -> np.ndarray:
     """The random-sign twin x + delta~ of a protected image x + delta (see random_sign), made a band
     of rows at a time (the signs drawn band after band from one generator): one float copy of a huge
     canvas, not four."""
@@ -297,7 +298,7 @@ def twin(orig: np.ndarray, delta: np.ndarray, seed: int) -> np.ndarray:
     out = np.empty(orig.shape, np.float32)
     for top in range(0, orig.shape[0], BAND):
         rows = slice(top, top + BAND)
-        np.clip(orig[rows] + random_sign(delta[rows], rng), 0, 1, out=out[rows])
+        np.clip(orig[rows] + random_sign(change(orig[rows], prot[rows]), rng), 0, 1, out=out[rows])
     return out
 
 
@@ -345,12 +346,12 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     Transforms must be deterministic (the same noise for every image they see), so that
     T(x') - T(x) is the perturbation's effect alone. `copy_views` ("clean" and transform names)
     limits the decoder's figures to those views (None: every view). `noisy`: the random-sign twin,
-    when the caller measures several models (twin(orig, change(orig, prot), seed)). `whole_side`: cut
+    when the caller measures several models (twin(orig, prot, seed)). `whole_side`: cut
     the views measured whole (train512) to their centre window of this side (None: whole)."""
     net = runners.nets(name, backend)
     rms_delta = float(np.sqrt(mean_square(prot, orig)))
     if noisy is None:
-        noisy = twin(orig, change(orig, prot), seed)
+        noisy = twin(orig, prot, seed)
     out: dict[str, float] = {}
     views = views_of(transforms, side, whole_side)
     for i, (prefix, view) in enumerate(views.items()):
@@ -406,7 +407,7 @@ def copy_over_views(orig: np.ndarray, prot: np.ndarray, models: tuple[str, ...] 
     encoder without decoder, e.g. taesana, sees). `cache`: a dict kept between calls on the same
     original, which then encodes and decodes it once."""
     cache = {} if cache is None else cache
-    noisy = twin(orig, change(orig, prot), seed)
+    noisy = twin(orig, prot, seed)
     out: dict[str, dict[str, float]] = {}
     for name in models:
         net = runners.nets(name)
@@ -464,7 +465,7 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
         first = primary_of(models)
         models = [m for m in models if m == first or MODELS[m].f32]
         transforms, side = _QUICK_TRANSFORMS, copy_side
-    noisy = twin(orig, change(orig, prot), seed)  # one twin for every model
+    noisy = twin(orig, prot, seed)  # one twin for every model
     sides = report_sides(models, side, copy_side)
     plans = {m: _report_plan(m, primary_of(models), transforms) for m in sides}
     report: dict = {

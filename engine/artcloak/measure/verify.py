@@ -125,7 +125,7 @@ def verify_arrays(orig: np.ndarray, prot: np.ndarray, models: list[str] | None =
     report_progress(0.02, "perceptual figures")
     report: dict = {"perceptual": metrics.perceptual(a, b, lpips=lpips), "models": {}}
     weights = [4.0 if runners.nets(n).decode is not None else 1.0 for n in used]  # rough cost
-    done, noisy = 0.0, metrics.twin(a, metrics.change(a, b), seed)
+    done, noisy = 0.0, metrics.twin(a, b, seed)
     for name, weight in zip(used, weights):
         def step(i: int, n: int, name: str = name, base: float = done, weight: float = weight) -> None:
             view = "clean" if i == 0 else names[i - 1]
