@@ -47,7 +47,7 @@ class Params:
         "choice", INTENSITIES))
     quality: str = field(default="default", metadata=_meta(
         "Quality", "How long to search: fast, default or max (slower, stronger); instant: a pre-trained "
-        "cloak mixed for this image in about a second, a little weaker than default.", "choice", QUALITIES))
+        "cloak mixed for this image in a few seconds, weaker than default.", "choice", QUALITIES))
     target: str = field(default="mosaic", metadata=_meta(
         "Target", "What the models should see instead: a built-in texture "
         f"({', '.join(BUILTIN_TARGETS)}) or the path of an image file.", "text", BUILTIN_TARGETS,
