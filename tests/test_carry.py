@@ -54,9 +54,9 @@ def test_at_full_size_the_change_is_only_kept_in_range():
 
 
 def test_the_flat_area_rule_joins_its_bands_seamlessly(monkeypatch):
-    img = _picture(2 * metrics.FLAT_BAND + 77, 60)
+    img = _picture(2 * metrics.BAND + 77, 60)
     banded = metrics.flat_mask(img)
-    monkeypatch.setattr(metrics, "FLAT_BAND", 10**6)
+    monkeypatch.setattr(metrics, "BAND", 10**6)
     whole = metrics.flat_mask(img)
     assert 0.2 < whole.mean() < 0.8
     np.testing.assert_array_equal(banded, whole)

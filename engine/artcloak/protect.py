@@ -143,7 +143,8 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
             break
         s_tex = min(presets.MAX_GAIN, s_tex * 10 ** ((psnr - aim_psnr - 0.05) / 20))
         out, psnr, flat_change = on_sample(s_tex, s_flat)
-    out, psnr, flat_change = whole(s_tex, s_flat)
+    if k > 1:  # (at k = 1 the sample is the whole image, measured just above)
+        out, psnr, flat_change = whole(s_tex, s_flat)
     # never more visible than promised (PSNR, flat areas, SSIM, LPIPS), yet spent: an SSIM/LPIPS miss
     # is shrunk along the measured slope (clipping at the caps makes the response anything but
     # proportional) until one scale passes, then the largest passing scale is bracketed by bisection

@@ -211,9 +211,6 @@ def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
     return out / (n * n)
 
 
-FLAT_BAND = 512  # flat_mask works on bands of this many rows (bounded memory on a huge canvas)
-
-
 def flat_mask(img: np.ndarray) -> np.ndarray:
     """True where the 7x7 neighbourhood's standard deviation (mean over channels) is under 2/255
     (filters' flat-area rule; cloak.shaping.flat is its torch twin). Computed on bands of rows with
@@ -222,8 +219,8 @@ def flat_mask(img: np.ndarray) -> np.ndarray:
     h = img.shape[0]
     means = [float(img[..., ch].mean(dtype=np.float64)) for ch in range(img.shape[2])]
     out = np.empty(img.shape[:2], bool)
-    for top in range(0, h, FLAT_BAND):
-        bottom = min(h, top + FLAT_BAND)
+    for top in range(0, h, BAND):
+        bottom = min(h, top + BAND)
         lo, hi = max(0, top - r), min(h, bottom + r)  # the band and its neighbours (edges replicated)
         std_sum = np.zeros((hi - lo, img.shape[1]), np.float32)
         for ch in range(img.shape[2]):
