@@ -5,7 +5,7 @@
         [--presets default/default,default/max,high/default] [--no-baseline] [--plain-steps 20]
         [--plain-cache DIR]
         [--tuning '{"overrides": {"update": "sign"}, "params": {"robustness": "resize,crop"}}']
-        [--json out.json]
+        [--shaping '{"ERODE": 0}'] [--json out.json]
 
 One row per image and preset (intensity/quality), then the plain recipe (bench/baseline_plain.py) fitted to
 the PSNR of the first preset's output (and again within that intensity's SSIM, LPIPS and flat limits, the
@@ -93,7 +93,17 @@ def main() -> None:
     ap.add_argument("--tuning", default="", help="optimize.Tuning fields as JSON, or a list of them: one row "
                     "per preset and tuning (experiments)")
     ap.add_argument("--json", help="write every figure here")
+    ap.add_argument("--shaping", type=json.loads, default={},
+                    help='cloak.shaping constants for every run, e.g. \'{"ERODE": 0}\' (experiments: the '
+                         "texture map's erosion at outlines, #21)")
     a = ap.parse_args()
+    from artcloak.cloak import shaping
+
+    for key, value in a.shaping.items():
+        if not hasattr(shaping, key):
+            ap.error(f"--shaping: cloak.shaping has no {key}")
+        setattr(shaping, key, type(getattr(shaping, key))(value))
+        print(f"# shaping.{key} = {getattr(shaping, key)} (an experiment, not the product's)", flush=True)
     tunings = json.loads(a.tuning) if a.tuning else [None]
     tunings = tunings if isinstance(tunings, list) else [tunings]
     print(machine_header(), flush=True)
