@@ -6,6 +6,7 @@ Alpha is carried through untouched and fully transparent pixels are never change
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,13 @@ def check_size(width: int, height: int, what: str = "the image") -> None:
         raise InputError(f"{what} is {width}x{height} = {width * height:,} pixels; the limit is "
                          f"{MAX_PIXELS:,} pixels ({MAX_PIXELS / 1e6:.0f} megapixels)",
                          "Scale it down, or protect it in parts.")
+
+
+def bands(height: int, band: int) -> Iterator[slice]:
+    """Consecutive row slices of at most `band` rows covering 0..height: how a huge canvas is worked
+    without whole-image float copies (cloak.carry, the budget fit, measure.metrics)."""
+    for top in range(0, height, band):
+        yield slice(top, min(height, top + band))
 
 
 def colour(pixels: np.ndarray) -> np.ndarray:

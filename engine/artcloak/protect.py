@@ -9,7 +9,7 @@ import numpy as np
 from . import pixels as px
 from . import runtime
 from .cloak import presets, shaping, targets
-from .cloak.carry import Carry, bands
+from .cloak.carry import BAND, Carry
 from .cloak.optimize import optimize
 from .errors import Cancelled
 from .measure import metrics, report_text
@@ -119,18 +119,18 @@ def fit_to_budget(work: px.Work, delta: np.ndarray, budget: presets.Budget,
 
     def on_sample(st: float, sf: float) -> tuple[np.ndarray, float, float]:
         out = _apply(sample, d_sample, flat_sample, st, sf, budget, at_sample)
-        return (out, *_figures(_Sums.of(sample.rgb, out, flat_sample)))
+        return (out, *_Sums.of(sample.rgb, out, flat_sample).figures())
 
     def whole(st: float, sf: float) -> tuple[np.ndarray, float, float]:
         if k == 1:
             return on_sample(st, sf)
         out, sums = np.empty_like(work.source), _Sums()
-        for band in bands(rgb.shape[0]):
+        for band in px.bands(rgb.shape[0], BAND):
             part = px.Work(rgb[band], work.editable[band], work.grey, work.source[band])
             where = (np.arange(band.start, band.stop)[:, None], at_sample[1])
             out[band] = _apply(part, carry.rows(band), flat[band], st, sf, budget, where)
             sums.add(_Sums.of(part.rgb, out[band], flat[band]))
-        return (out, *_figures(sums))
+        return (out, *sums.figures())
 
     # a sampled search aims a little inside the budget: the whole image is checked below
     aim_psnr, aim_flat = budget.psnr + (0.03 if k > 1 else 0.0), budget.flat * (0.985 if k > 1 else 1.0)
@@ -260,12 +260,11 @@ class _Sums:
         self.flat_abs += other.flat_abs
         self.flat_pixels += other.flat_pixels
 
-
-def _figures(s: _Sums) -> tuple[float, float]:
-    """(PSNR in dB, mean |change| on flat areas in [0, 1] units) from their sums."""
-    mse = s.squares / max(s.values, 1)
-    return (10 * np.log10(1 / mse) if mse > 0 else float("inf")), (
-        s.flat_abs / s.flat_pixels if s.flat_pixels else 0.0)
+    def figures(self) -> tuple[float, float]:
+        """(PSNR in dB, mean |change| on flat areas in [0, 1] units)."""
+        mse = self.squares / max(self.values, 1)
+        return (10 * np.log10(1 / mse) if mse > 0 else float("inf")), (
+            self.flat_abs / self.flat_pixels if self.flat_pixels else 0.0)
 
 
 def _slope_step(tried: list[tuple[float, float]]) -> float:

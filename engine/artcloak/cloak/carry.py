@@ -7,21 +7,13 @@ and the budget fit (protect.fit_to_budget) asks for the rows it measures, as oft
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 
-from ..pixels import Work
+from ..pixels import Work, bands
 from . import presets, shaping
 
-BAND = 256  # rows per band
-
-
-def bands(height: int, band: int = BAND) -> Iterator[slice]:
-    """Consecutive row slices of at most `band` rows covering 0..height."""
-    for top in range(0, height, band):
-        yield slice(top, min(height, top + band))
+BAND = 256  # rows per band (the fit's bands carry more temporaries than metrics')
 
 
 def _axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -78,6 +70,6 @@ class Carry:
     def full(self) -> np.ndarray:
         """The whole change (H x W x 3 float32): for callers that want it in one array."""
         out = np.empty((self.height, self.width, 3), np.float32)
-        for band in bands(self.height):
+        for band in bands(self.height, BAND):
             out[band] = self.rows(band)
         return out

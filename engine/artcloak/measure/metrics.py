@@ -118,10 +118,10 @@ BAND = 512  # rows at a time where a whole-image figure would otherwise copy a h
 def mean_square(a: np.ndarray, b: np.ndarray | None = None) -> float:
     """The mean of (a - b)^2 (of a^2 without b), summed in float64 a band of rows at a time."""
     total = 0.0
-    for top in range(0, a.shape[0], BAND):
-        d = a[top: top + BAND].astype(np.float32)
+    for rows in px.bands(a.shape[0], BAND):
+        d = a[rows].astype(np.float32)
         if b is not None:
-            d -= b[top: top + BAND]
+            d -= b[rows]
         total += float(np.square(d, dtype=np.float64).sum())
     return total / max(a.size, 1)
 
@@ -219,8 +219,8 @@ def flat_mask(img: np.ndarray) -> np.ndarray:
     h = img.shape[0]
     means = [float(img[..., ch].mean(dtype=np.float64)) for ch in range(img.shape[2])]
     out = np.empty(img.shape[:2], bool)
-    for top in range(0, h, BAND):
-        bottom = min(h, top + BAND)
+    for rows in px.bands(h, BAND):
+        top, bottom = rows.start, rows.stop
         lo, hi = max(0, top - r), min(h, bottom + r)  # the band and its neighbours (edges replicated)
         std_sum = np.zeros((hi - lo, img.shape[1]), np.float32)
         for ch in range(img.shape[2]):
@@ -241,10 +241,10 @@ def perceptual(orig: np.ndarray, prot: np.ndarray, lpips: bool = False,
     known = known or {}
     flat = flat_mask(orig) if flat is None else flat
     linf = flat_abs = 0.0
-    for top in range(0, orig.shape[0], BAND):  # bands: no whole-image copies of a huge canvas
-        diff = np.abs(change(orig[top: top + BAND], prot[top: top + BAND]))
+    for rows in px.bands(orig.shape[0], BAND):  # no whole-image copies of a huge canvas
+        diff = np.abs(change(orig[rows], prot[rows]))
         linf = max(linf, float(diff.max()))
-        flat_abs += float(diff.mean(2)[flat[top: top + BAND]].sum(dtype=np.float64))
+        flat_abs += float(diff.mean(2)[flat[rows]].sum(dtype=np.float64))
     n_flat = int(flat.sum())
     out = {
         "psnr": round(psnr(orig, prot), 3),
@@ -293,8 +293,7 @@ def twin(orig: np.ndarray, prot: np.ndarray, seed: int) -> np.ndarray:
     canvas, not four."""
     rng = np.random.default_rng(seed)
     out = np.empty(orig.shape, np.float32)
-    for top in range(0, orig.shape[0], BAND):
-        rows = slice(top, top + BAND)
+    for rows in px.bands(orig.shape[0], BAND):
         np.clip(orig[rows] + random_sign(change(orig[rows], prot[rows]), rng), 0, 1, out=out[rows])
     return out
 
