@@ -9,12 +9,13 @@
 
 One row per image and preset (intensity/quality), then the plain recipe (bench/baseline_plain.py) fitted to
 the PSNR of the first preset's output (and again within that intensity's SSIM, LPIPS and flat limits, the
-rules the product keeps): eye PSNR, SSIM, LPIPS, flat change (/255), taef2's copy over
-metrics.TRAIN_VIEWS (median, the headline, and worst; dB, lower is stronger), taesana's latent change
-after the same views (median latent_shift and noise_ratio), and seconds (protect() whole, report
-included; the baseline's attack and fit). "vs plain" is the plain row's median copy minus the product's:
-positive = the product is stronger. `--tuning` runs the optimizer with a Tuning (experiments; the
-protect() path otherwise).
+rules the product keeps): eye PSNR, SSIM, LPIPS, flat change (/255), "edge": the mean change (/255)
+on flat colour beside an outline (flat at 3x3, not at the 7x7 flat-area rule: where a halo shows),
+taef2's copy over metrics.TRAIN_VIEWS (median, the headline, and worst; dB, lower is stronger),
+taesana's latent change after the same views (median latent_shift and noise_ratio), and seconds
+(protect() whole, report included; the baseline's attack and fit). "vs plain" is the plain row's
+median copy minus the product's: positive = the product is stronger. `--tuning` runs the optimizer
+with a Tuning (experiments; the protect() path otherwise).
 
 Measured 2026-12-05 (fp32 forced, 2 shared cores; #21's notes hold the whole table): the plain recipe at the
 product's PSNR beats the default by 1.61 dB (astronaut), 1.04 (illustration), 0.64 (painting), but on the
@@ -34,14 +35,15 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-HEADER = (f"{'run':<30} | {'PSNR':>6} | {'SSIM':>6} | {'LPIPS':>6} | {'flat':>5} | {'copy med':>8} | "
-          f"{'worst':>6} | {'sana shift':>10} | {'sana nr':>7} | {'s':>6}")
+HEADER = (f"{'run':<30} | {'PSNR':>6} | {'SSIM':>6} | {'LPIPS':>6} | {'flat':>5} | {'edge':>5} | "
+          f"{'copy med':>8} | {'worst':>6} | {'sana shift':>10} | {'sana nr':>7} | {'s':>6}")
 
 
 def row(label: str, r: dict) -> str:
     p, f2, sana = r["perceptual"], r["views"]["taef2"], r["views"]["taesana"]
     return (f"{label:<30} | {p['psnr']:6.2f} | {p['ssim']:.4f} | {p.get('lpips', float('nan')):.4f} | "
-            f"{p['flat_change']:5.2f} | {f2['copy_psnr']:8.2f} | {f2['copy_worst']:6.2f} | "
+            f"{p['flat_change']:5.2f} | {r['edge']:5.2f} | {f2['copy_psnr']:8.2f} | "
+            f"{f2['copy_worst']:6.2f} | "
             f"{sana['latent_shift']:10.4f} | {sana['noise_ratio']:7.3f} | {r['seconds']:6.1f}")
 
 
@@ -51,7 +53,11 @@ def judge(img: np.ndarray, out: np.ndarray, seconds: float, cache: dict) -> dict
     from artcloak.measure import metrics
 
     orig, prot = px.to_float_rgb(img), px.to_float_rgb(out)
-    return {"perceptual": metrics.perceptual(orig, prot, lpips=True),
+    if "margin" not in cache:
+        cache["margin"] = metrics.flat_mask(orig, side=3) & ~metrics.flat_mask(orig)
+    margin = cache["margin"]
+    edge = float(np.abs(prot - orig).mean(2)[margin].mean() * 255) if margin.any() else 0.0
+    return {"perceptual": metrics.perceptual(orig, prot, lpips=True), "edge": edge,
             "views": metrics.copy_over_views(orig, prot, cache=cache), "seconds": seconds}
 
 

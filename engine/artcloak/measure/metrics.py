@@ -211,11 +211,12 @@ def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
     return out / (n * n)
 
 
-def flat_mask(img: np.ndarray) -> np.ndarray:
+def flat_mask(img: np.ndarray, side: int = filters.FLAT_SIDE) -> np.ndarray:
     """True where the 7x7 neighbourhood's standard deviation (mean over channels) is under 2/255
     (filters' flat-area rule; cloak.shaping.flat is its torch twin). Computed on bands of rows with
-    their neighbours above and below, so a 12-megapixel image costs a few MB of float copies."""
-    r = filters.FLAT_SIDE // 2
+    their neighbours above and below, so a 12-megapixel image costs a few MB of float copies.
+    `side`: another neighbourhood (the bench's outline margin: flat at 3x3, not at 7x7)."""
+    r = side // 2
     h = img.shape[0]
     means = [float(img[..., ch].mean(dtype=np.float64)) for ch in range(img.shape[2])]
     out = np.empty(img.shape[:2], bool)
