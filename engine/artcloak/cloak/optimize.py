@@ -113,17 +113,19 @@ class _References:
     encoded once per view and encoder: every step then costs one forward per encoder, not three."""
 
     def __init__(self, encs: _Encoders, target: torch.Tensor, clean: torch.Tensor,
-                 levels: list[tuple[int, int]]):
+                 levels: list[tuple[int, int]], measuring: bool = True):
         self.encs, self.target, self.clean, self.levels = encs, target, clean, levels
+        self.measuring = measuring  # may use the measuring nets (see _forward)
         self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self._copies: dict[tuple[str, int], tuple[tuple[slice, slice], torch.Tensor]] = {}
 
     def _forward(self, name: str, x: torch.Tensor, decode: bool = False) -> torch.Tensor:
         """A no-grad forward: on the CPU through the measuring nets (onnxruntime, ~1.5x faster than
-        torch fp32), elsewhere, and for the secondary f8 families' small centre parts (an onnxruntime
-        session each would cost more to open than it saves), on the optimizer's own nets."""
+        torch fp32), elsewhere, for the secondary f8 families' small centre parts and for a search of
+        a few steps (an onnxruntime session would cost more to open than it saves: instant's two
+        views), on the optimizer's own nets."""
         with torch.no_grad():
-            if self.encs.dev.type == "cpu" and not _secondary(self.encs, name):
+            if self.encs.dev.type == "cpu" and self.measuring and not _secondary(self.encs, name):
                 net = runners.nets(name)
                 run = net.decode if decode else net.encode
                 if run is not None:
@@ -213,8 +215,9 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     with torch.no_grad():
         x = full if at_full else transforms.resize(full, (hw, ww))
         editable = editable_full if at_full else (transforms.resize(editable_full, (hw, ww)) > 0.999).float()
-        bmap = shaping.budget_map(x, editable, budget, params.seed)
-        flat = shaping.flat(x)
+        sigma = shaping.local_std(x)  # once: the budget map and the flat areas both need it
+        bmap = shaping.budget_map(x, editable, budget, params.seed, sigma=sigma)
+        flat = shaping.flat(sigma=sigma)
     levels = _level_sizes(hw, ww)
     target_img = px.to_nchw(targets.make_target(params.target, hw, ww, params.seed), dev)
     encs = _Encoders(_running(models, search), dev, dtype, tuning.weights,
@@ -240,7 +243,7 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
     # a pool of trainer views (level, crop, flip), cycled in random order; each step draws fresh JPEG,
     # noise and blur for its view, so the references are encoded once per pooled view
     pool = _cover(rng, levels, search.crop, robustness, align, min(steps, search.views))
-    refs = _References(encs, target_img, x, levels)
+    refs = _References(encs, target_img, x, levels, measuring=steps >= MEASURING_MIN_STEPS)
     order: list[int] = []
     score = torch.zeros(1, 1, hw, ww, device=dev)  # how much each pixel's change lowered the loss so far
     rule = STEP_RULES[search.update]
@@ -303,6 +306,10 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
     return names + cheap
 
 
+# Searches shorter than this encode their few references on their own nets (torch): opening and
+# warming an onnxruntime session (~0.1-0.2 s each) cost instant more than its faster runs saved, and
+# ~200 MB (bench_install --avx2, 1024 px, 2026-12-06: 0.25 s less, 595 MB instead of 790 MB peak)
+MEASURING_MIN_STEPS = 4
 SECONDARY_SHARE = 0.5  # side of the view's centre part a secondary f8 family encodes (a quarter of the cost)
 # A secondary f8 family's weight in the loss. Measured with bench/standins.py's "different" stand-ins
 # (fp32, illustration and photo): at 0.1 taef2's copy stays within 0.05 dB of the two-family cloak,

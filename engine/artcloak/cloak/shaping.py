@@ -31,9 +31,10 @@ def local_std(x: torch.Tensor) -> torch.Tensor:
     return (m2 - m * m).clamp_min(0).sqrt().mean(1, keepdim=True)
 
 
-def flat(x: torch.Tensor) -> torch.Tensor:
-    """Where x (N x 3 x H x W) is flat (filters' flat-area rule), N x 1 x H x W bool."""
-    return local_std(x) < filters.FLAT_STD
+def flat(x: torch.Tensor | None = None, sigma: torch.Tensor | None = None) -> torch.Tensor:
+    """Where x (N x 3 x H x W) is flat (filters' flat-area rule), N x 1 x H x W bool; from its
+    local_std `sigma` when the caller has it."""
+    return (local_std(x) if sigma is None else sigma) < filters.FLAT_STD
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -57,17 +58,19 @@ def _scaled(shape: torch.Tensor, flat: torch.Tensor, editable: torch.Tensor, k: 
     return out * editable
 
 
-def budget_map(x: torch.Tensor, editable: torch.Tensor, b: Budget, seed: int = 0) -> torch.Tensor:
-    """Per-pixel L-inf budget (1 x 1 x H x W, [0, 1] units) for image x (1 x 3 x H x W)."""
-    sigma = local_std(x)
-    flat = sigma < filters.FLAT_STD
+def budget_map(x: torch.Tensor, editable: torch.Tensor, b: Budget, seed: int = 0,
+               sigma: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-pixel L-inf budget (1 x 1 x H x W, [0, 1] units) for image x (1 x 3 x H x W); `sigma`:
+    x's local_std, when the caller has it (the optimizer, which also takes its flat areas)."""
+    sigma = local_std(x) if sigma is None else sigma
+    is_flat = flat(sigma=sigma)
     # texture masks change only where every nearby SSIM window is busy: erode, so flat colour next to
     # an outline gets no halo
     activity = -F.max_pool2d(-sigma, 2 * ERODE + 1, 1, ERODE) if ERODE else sigma
     shape = (activity**2 + C_FLOOR) ** (GAMMA / 2)
     target_rms = 10 ** (-b.psnr / 20)
     # the PSNR scale, by bisection on a subsample (rms is a mean: a stride-2 grid estimates it well)
-    sub = (shape[..., ::2, ::2], flat[..., ::2, ::2], editable[..., ::2, ::2])
+    sub = (shape[..., ::2, ::2], is_flat[..., ::2, ::2], editable[..., ::2, ::2])
 
     def rms(k: float) -> float:
         return float(_scaled(*sub[:2], sub[2], k, b).square().mean().sqrt())
@@ -79,7 +82,7 @@ def budget_map(x: torch.Tensor, editable: torch.Tensor, b: Budget, seed: int = 0
     k = lo
     # then the SSIM scale: a random-sign fill of the budget must keep min_ssim (centre crop, bounded cost)
     gen = torch.Generator().manual_seed(seed)
-    xs, ss, fs, es = _subsample(x, shape, flat, editable)
+    xs, ss, fs, es = _subsample(x, shape, is_flat, editable)
     signs = torch.randint(0, 2, xs.shape, generator=gen).to(xs) * 2 - 1
 
     def ssim_at(k: float) -> float:
@@ -91,7 +94,7 @@ def budget_map(x: torch.Tensor, editable: torch.Tensor, b: Budget, seed: int = 0
             mid = math.sqrt(lo * hi)
             lo, hi = (mid, hi) if ssim_at(mid) >= b.min_ssim else (lo, mid)
         k = lo if ssim_at(lo) >= b.min_ssim else 0.0
-    return _scaled(shape, flat, editable, k, b)
+    return _scaled(shape, is_flat, editable, k, b)
 
 
 def _subsample(x: torch.Tensor, *maps: torch.Tensor, side: int = 384):

@@ -108,7 +108,8 @@ def load() -> STLPIPSAlex | None:
     path = weights_path()
     if path is None or not verified(path):
         return None
-    return frozen(STLPIPSAlex(), torch.load(path, map_location="cpu", weights_only=True))
+    net = frozen(STLPIPSAlex(), torch.load(path, map_location="cpu", weights_only=True))
+    return net.to(memory_format=torch.channels_last)  # its convolutions: ~25% faster on a CPU
 
 
 def available() -> bool:
@@ -127,7 +128,7 @@ def distance(a: np.ndarray, b: np.ndarray, side: int = 512) -> float | None:
     crop = (slice(top, top + side), slice(left, left + side))
 
     def t(img: np.ndarray) -> torch.Tensor:
-        return px.to_nchw(img[crop])
+        return px.to_nchw(img[crop]).contiguous(memory_format=torch.channels_last)
 
     with torch.no_grad():
         return float(net(t(a), t(b))[0])
