@@ -27,6 +27,7 @@ def _picture(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 def test_carry_brings_the_change_up_as_the_whole_image_torch_path_did():
     work = px.split(_picture(150, 210))
+    work.editable = work.editable.copy()  # (split shares one read-only "all editable" value)
     work.editable[:10, :20] = 0  # a transparent corner stays untouched
     budget = presets.INTENSITY["default"]
     delta = np.random.default_rng(1).uniform(-0.15, 0.15, (60, 84, 3)).astype(np.float32)
@@ -103,3 +104,32 @@ def test_a_canvas_above_the_working_size_is_protected_within_its_budget():
     assert p["flat_change"] <= budget.flat * 255 + 1e-3 and p["ssim"] >= budget.min_ssim, p
     changed = res.pixels.astype(int) - img
     assert (changed[:, 2 * w // 3:] != 0).mean() > 0.3  # the texture carries the change
+
+
+def test_a_huge_canvas_is_resized_in_bands_to_the_same_pixels(monkeypatch):
+    img = np.random.default_rng(6).uniform(0, 1, (2 * metrics.BAND + 77, 301, 3)).astype(np.float32)
+    whole = metrics.resize_to(img, 333, 97)
+    monkeypatch.setattr(metrics, "RESIZE_WHOLE", 1000)  # this image now counts as huge: banded
+    banded = metrics.resize_to(img, 333, 97)
+    assert banded.shape == whole.shape == (333, 97, 3)
+    np.testing.assert_allclose(banded, whole, atol=2e-6)
+    # a lazily made image (px.Rows) goes the banded way too, at any size
+    lazy = px.Rows(img.shape, lambda rows: img[rows])
+    monkeypatch.setattr(metrics, "RESIZE_WHOLE", 10**9)
+    np.testing.assert_allclose(metrics.resize_to(lazy, 333, 97), whole, atol=2e-6)
+
+
+def test_the_lazy_output_and_twin_read_the_same_rows_in_any_order():
+    rng = np.random.default_rng(8)
+    src = rng.integers(0, 256, (2 * metrics.BAND + 30, 40, 4), dtype=np.uint8)
+    lazy = px.lazy_colour(src)
+    np.testing.assert_array_equal(np.asarray(lazy), px.colour(src))
+    np.testing.assert_array_equal(lazy[5:700, 3:9], px.colour(src)[5:700, 3:9])
+    np.testing.assert_array_equal(lazy[::3], px.colour(src)[::3])
+    orig = px.colour(src)[::-1].copy()
+    twin = metrics.twin_rows(orig, lazy, 2)
+    whole = metrics.twin(orig, px.colour(src), 2)
+    for rows in (slice(600, 1040), slice(0, 3), slice(metrics.BAND - 1, metrics.BAND + 1), slice(None)):
+        np.testing.assert_array_equal(twin[rows], whole[rows])  # read late or early: the same signs
+    flipped = np.sign(np.asarray(twin) - orig) != np.sign(px.colour(src) - orig)
+    assert 0.3 < flipped.mean() < 0.55  # (clipping at 0 and 1 keeps some flipped ones at the original)

@@ -6,7 +6,7 @@ Alpha is carried through untouched and fully transparent pixels are never change
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ class Work:
     """What the optimizer needs: RGB in [0, 1], where it may change pixels, and how to go back."""
 
     rgb: np.ndarray  # H x W x 3 float32 in [0, 1]
-    editable: np.ndarray  # H x W float32: 0 where alpha is 0, else 1
+    editable: np.ndarray  # H x W float32: 0 where alpha is 0, else 1 (read-only: copy to edit)
     grey: bool  # the perturbation must be the same in all three channels
     source: np.ndarray  # the caller's array, untouched
 
@@ -71,6 +71,40 @@ def bands(height: int, band: int) -> Iterator[slice]:
         yield slice(top, min(height, top + band))
 
 
+class Rows:
+    """An H x W x 3 float32 image made on demand from its rows (`make(rows)`: those rows, whole width):
+    what the measures read of a huge canvas (the output's colour, its random-sign twin) without a
+    whole-image float copy. Indexing with a row slice (and a column slice) makes just those rows;
+    anything else, and np.asarray, makes the whole image."""
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, shape: tuple[int, int, int], make: Callable[[slice], np.ndarray]):
+        self.shape, self._make = shape, make
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __getitem__(self, key):
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        if not isinstance(rows, slice):
+            return np.asarray(self)[key]
+        start, stop, step = rows.indices(self.shape[0])
+        part = self._make(slice(start, max(start, stop))) if step == 1 else np.asarray(self)[rows]
+        return part[(slice(None), *rest)] if rest else part
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self._make(slice(0, self.shape[0]))
+        return whole if dtype is None else whole.astype(dtype)
+
+
+def lazy_colour(pixels: np.ndarray) -> Rows:
+    """colour(pixels), made a band of rows at a time as it is read (see Rows)."""
+    return Rows((*pixels.shape[:2], 3), lambda rows: colour(pixels[rows]))
+
+
 def colour(pixels: np.ndarray) -> np.ndarray:
     """The colour of any supported layout as H x W x 3 float32 in [0, 1] (grey repeated, alpha
     dropped, not validated): split's, and the preview pictures' (display.py)."""
@@ -89,7 +123,7 @@ def split(pixels: np.ndarray) -> Work:
     if c in (2, 4):
         editable = (pixels[..., -1] > 0).astype(np.float32)
     else:
-        editable = np.ones(pixels.shape[:2], np.float32)
+        editable = np.broadcast_to(np.float32(1.0), pixels.shape[:2])  # read-only, no memory (12 MP: 48 MB)
     return Work(rgb=np.ascontiguousarray(rgb), editable=editable, grey=c <= 2, source=pixels)
 
 

@@ -74,7 +74,7 @@ def _run(pixels: np.ndarray, params: Params, progress: Progress | None, cancel: 
         report_progress(1.0, "done")
         return Result(out, {})
     report_progress(0.92, "measuring the protection")
-    figures = metrics.measure(work.rgb, px.to_float_rgb(out), models, seed=params.seed, lpips=True,
+    figures = metrics.measure(work.rgb, px.lazy_colour(out), models, seed=params.seed, lpips=True,
                              copy_views=metrics.REPORT_COPY_VIEWS, copy_side=search.report_window,
                              known=seen, quick=search.quick_report, flat=flat)
     figures["models_used"] = models
@@ -282,7 +282,7 @@ def _over(orig: np.ndarray, out: np.ndarray, budget: presets.Budget, check_lpips
           figures: dict[str, float]) -> float:
     """How far the output's SSIM or LPIPS exceed the preset (1-SSIM or LPIPS over its limit; <= 1:
     within); `figures` receives the SSIM and LPIPS it measured."""
-    prot = px.colour(out)
+    prot = px.lazy_colour(out)  # converted where read: SSIM's tiles, LPIPS's crop (no 12 MP float copy)
     figures["ssim"] = metrics.ssim(orig, prot)
     over = (1 - figures["ssim"]) / max(1 - budget.min_ssim, 1e-9)
     if over <= 1.0 and check_lpips and budget.max_lpips < 1.0:

@@ -48,12 +48,26 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"), np.float32) / 255
 
 
-def resize_to(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bicubic resize, antialiased when shrinking (as training data loaders do)."""
-    if (h, w) == img.shape[:2]:
-        return img
-    return px.to_hwc(F.interpolate(px.to_nchw(img), size=(h, w), mode="bicubic", antialias=True,
-                                   align_corners=False), clamp=True)
+RESIZE_WHOLE = 4_000_000  # pixels: a larger (or a px.Rows) image is resized a band of rows at a time
+
+
+def _bicubic(img: np.ndarray, h: int, w: int) -> torch.Tensor:
+    return F.interpolate(px.to_nchw(img), size=(h, w), mode="bicubic", antialias=True, align_corners=False)
+
+
+def resize_to(img: np.ndarray | px.Rows, h: int, w: int) -> np.ndarray:
+    """Bicubic resize, antialiased when shrinking (as training data loaders do). A huge canvas (or a
+    px.Rows) is resized across each band of rows first, then down the narrow result: the kernel is
+    separable and, along an axis kept at its size, the identity, so the pixels are the same (to float
+    rounding) without a whole-image float copy."""
+    height, width = img.shape[:2]
+    if (h, w) == (height, width):
+        return np.asarray(img)
+    if isinstance(img, np.ndarray) and height * width <= RESIZE_WHOLE:
+        return px.to_hwc(_bicubic(img, h, w), clamp=True)
+    across = np.concatenate([px.to_hwc(_bicubic(img[rows], rows.stop - rows.start, w))
+                             for rows in px.bands(height, BAND)])
+    return px.to_hwc(_bicubic(across, h, w), clamp=True)
 
 
 def resize_short(img: np.ndarray, short: int) -> np.ndarray:
@@ -92,9 +106,9 @@ def train_view(img: np.ndarray, short: int = TRAIN_SHORT, at: str = "centre",
     and re-save, for the several trainer views of copy_over_views."""
     h, w = img.shape[:2]
     if h > 2 * w:  # only the middle 2:1 part is ever used at these sizes: cut to it (bounded memory)
-        img = img[(h - 2 * w) // 2:][: 2 * w]
+        img = img[(h - 2 * w) // 2: (h - 2 * w) // 2 + 2 * w]
     elif w > 2 * h:
-        img = img[:, (w - 2 * h) // 2:][:, : 2 * h]
+        img = img[:, (w - 2 * h) // 2: (w - 2 * h) // 2 + 2 * h]
     im = resize_short(img, short)
     h, w = im.shape[:2]
     fy, fx = CROP_AT[at]
@@ -183,7 +197,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     if min(h, w) < len(g):
         return 1.0 if np.array_equal(a, b) else float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
     if h * w <= SSIM_MAX_PIXELS:
-        total, count = _ssim_sums(a, b, g)
+        total, count = _ssim_sums(np.asarray(a), np.asarray(b), g)
         return total / count
     tile, pad = 256, len(g) - 1
     step = tile * int(np.ceil(np.sqrt(h * w / SSIM_MAX_PIXELS)))
@@ -288,15 +302,36 @@ def change(orig: np.ndarray, prot: np.ndarray) -> np.ndarray:
     return prot.astype(np.float32) - orig
 
 
-def twin(orig: np.ndarray, prot: np.ndarray, seed: int) -> np.ndarray:
-    """The random-sign twin x + delta~ of a protected image x + delta (see random_sign), made a band
-    of rows at a time (the signs drawn band after band from one generator): one float copy of a huge
-    canvas, not four."""
-    rng = np.random.default_rng(seed)
-    out = np.empty(orig.shape, np.float32)
-    for rows in px.bands(orig.shape[0], BAND):
-        np.clip(orig[rows] + random_sign(change(orig[rows], prot[rows]), rng), 0, 1, out=out[rows])
-    return out
+def twin_rows(orig: np.ndarray, prot: np.ndarray | px.Rows, seed: int) -> px.Rows:
+    """The random-sign twin x + delta~ of a protected image x + delta (see random_sign), made as it is
+    read (px.Rows): each band of BAND rows draws its signs from its own generator (seed, band), so
+    any rows read are the same whatever was read before, and a huge canvas needs no float copy."""
+    h = orig.shape[0]
+
+    def make(rows: slice) -> np.ndarray:
+        out = np.empty((rows.stop - rows.start, *orig.shape[1:]), np.float32)
+        for band in range(rows.start // BAND, -(-rows.stop // BAND)):
+            top, bottom = max(rows.start, band * BAND), min(rows.stop, (band + 1) * BAND, h)
+            whole = slice(band * BAND, min(h, (band + 1) * BAND))
+            signs = np.random.default_rng([seed, band])
+            noisy = orig[whole] + random_sign(change(orig[whole], prot[whole]), signs)
+            np.clip(noisy[top - whole.start: bottom - whole.start], 0, 1,
+                    out=out[top - rows.start: bottom - rows.start])
+        return out
+
+    return px.Rows(orig.shape, make)
+
+
+def twin(orig: np.ndarray, prot: np.ndarray | px.Rows, seed: int) -> np.ndarray:
+    """twin_rows as one array."""
+    return np.asarray(twin_rows(orig, prot, seed))
+
+
+def _twin_for_views(orig: np.ndarray, prot: np.ndarray | px.Rows, seed: int) -> np.ndarray | px.Rows:
+    """The twin the model figures read several views of: one array up to RESIZE_WHOLE pixels (made
+    once), made as read beyond (a huge canvas: no float copy, a few more passes)."""
+    lazy = twin_rows(orig, prot, seed)
+    return np.asarray(lazy) if orig.shape[0] * orig.shape[1] <= RESIZE_WHOLE else lazy
 
 
 def _norm(a: np.ndarray) -> float:
@@ -348,7 +383,7 @@ def model_figures(name: str, orig: np.ndarray, prot: np.ndarray,
     net = runners.nets(name, backend)
     rms_delta = float(np.sqrt(mean_square(prot, orig)))
     if noisy is None:
-        noisy = twin(orig, prot, seed)
+        noisy = _twin_for_views(orig, prot, seed)
     out: dict[str, float] = {}
     views = views_of(transforms, side, whole_side)
     for i, (prefix, view) in enumerate(views.items()):
@@ -404,7 +439,7 @@ def copy_over_views(orig: np.ndarray, prot: np.ndarray, models: tuple[str, ...] 
     encoder without decoder, e.g. taesana, sees). `cache`: a dict kept between calls on the same
     original, which then encodes and decodes it once."""
     cache = {} if cache is None else cache
-    noisy = twin(orig, prot, seed)
+    noisy = _twin_for_views(orig, prot, seed)
     out: dict[str, dict[str, float]] = {}
     for name in models:
         net = runners.nets(name)
@@ -458,11 +493,13 @@ def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0
     `quick` (the instant preset's report): the trainer view alone, every side at `copy_side`, and
     only the primary family and the f32 ones (cheap); the other f8 families are left to
     `artcloak verify`."""
+    if isinstance(prot, px.Rows) and prot.size <= 3 * RESIZE_WHOLE:
+        prot = np.asarray(prot)  # small enough: converted once, not again for every view
     if quick:
         first = primary_of(models)
         models = [m for m in models if m == first or MODELS[m].f32]
         transforms, side = _QUICK_TRANSFORMS, copy_side
-    noisy = twin(orig, prot, seed)  # one twin for every model
+    noisy = _twin_for_views(orig, prot, seed)  # one twin for every model
     sides = report_sides(models, side, copy_side)
     plans = {m: _report_plan(m, primary_of(models), transforms) for m in sides}
     report: dict = {
