@@ -183,3 +183,21 @@ def test_the_copy_objective_with_a_random_start_moves_within_the_map():
     a, b = run(0.0), run(0.5)
     assert np.abs(b).max() > 1 / 255 and not np.array_equal(a, b)
     assert max(np.abs(a).max(), np.abs(b).max()) <= presets.INTENSITY["default"].linf + 1e-6
+
+
+def test_the_ssim_term_judges_the_changes_shape_not_its_size():
+    """optimize._ssim_excess: the change scaled to the preset's PSNR, 0 while its SSIM is within the
+    allowance, positive beyond; doubling the change does not move it (the fit sets the size)."""
+    from artcloak.cloak.optimize import _ssim_excess
+
+    b = presets.INTENSITY["default"]
+    x = torch.linspace(0.2, 0.8, 96)[None, None, :, None].expand(1, 3, 96, 96).contiguous()  # soft gradient
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(1, 3, 96, 96, generator=gen)
+    smooth = torch.sin(torch.linspace(0, 6, 96))[None, None, None, :].expand(1, 3, 96, 96)
+    assert float(_ssim_excess(x, noise, b)) > 0.5  # grain on a smooth ramp: SSIM sees it
+    assert float(_ssim_excess(x, smooth, b)) == 0.0  # a slow wave of the same PSNR: within the allowance
+    assert float(_ssim_excess(x, 2 * noise, b)) == pytest.approx(float(_ssim_excess(x, noise, b)), rel=1e-4)
+    d = noise.clone().requires_grad_(True)
+    _ssim_excess(x, d, b).backward()
+    assert d.grad is not None and float(d.grad.abs().sum()) > 0

@@ -263,6 +263,8 @@ def optimize(work: Work, params: Params, models: list[str], progress: Callable[[
         v = transforms.degrade(_view_of(xp.clamp(0, 1), view, levels), view, gen)
         loss = _loss(encs, refs, _step_models(encs, step, search.f8_every), v, index, view, tuning,
                      search, rng)
+        if search.ssim_weight:
+            loss = loss + search.ssim_weight * _ssim_excess(x, delta.expand(1, 3, hw, ww), budget)
         delta.grad = None
         loss.backward()
         with torch.no_grad():
@@ -385,6 +387,16 @@ def _loss(encs: _Encoders, refs: _References, names: list[str], v: torch.Tensor,
             term = term - tuning.copy * (F.mse_loss(c1, c0) + 1e-7).log()
         loss = loss + encs.weights[name] * term
     return loss
+
+
+def _ssim_excess(x: torch.Tensor, d: torch.Tensor, budget: presets.Budget) -> torch.Tensor:
+    """How far the change d, scaled to the preset's PSNR (as the budget fit will spend it), takes the
+    working image's SSIM past the preset's allowance, in allowances (0 within). Scaled, it judges
+    the change's shape, not its size: the steps turn it toward changes SSIM does not see, so where
+    SSIM binds (a painting's soft gradients) the fit can spend more of the PSNR budget."""
+    d = d * (10 ** (-budget.psnr / 20) / d.square().mean().sqrt().clamp_min(1e-8))
+    seen = 1 - shaping.ssim_map(x, (x + d).clamp(0, 1)).mean()
+    return F.relu(seen / max(1 - budget.min_ssim, 1e-3) - 1)
 
 
 # ---- step rules: the gradient (smoothed) -> a change per pixel, before the budget map scales it ----
