@@ -476,7 +476,7 @@ def _report_plan(model: str, first: str | None,
     return {k: fn for k, fn in chosen.items() if getattr(fn, "whole", False)}, "torch"
 
 
-def measure(orig: np.ndarray, prot: np.ndarray, models: list[str], seed: int = 0,
+def measure(orig: np.ndarray, prot: np.ndarray | px.Rows, models: list[str], seed: int = 0,
             transforms: dict[str, Callable] | None = None, lpips: bool = False,
             side: int = EVAL_SIDE, copy_views: tuple[str, ...] | None = None,
             copy_side: int = TRAIN_CROP, known: dict[str, float] | None = None, quick: bool = False,
