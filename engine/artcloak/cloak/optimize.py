@@ -309,8 +309,8 @@ def _step_models(encs: _Encoders, step: int, f8_every: int) -> list[str]:
 
 
 # Searches shorter than this encode their few references on their own nets (torch): opening and
-# warming an onnxruntime session (~0.1-0.2 s each) cost instant more than its faster runs saved, and
-# ~200 MB (bench_install --avx2, 1024 px, 2026-12-06: 0.25 s less, 595 MB instead of 790 MB peak)
+# warming an onnxruntime session cost instant more than its faster runs saved, and ~200 MB
+# (bench_install --avx2, six families, 1024 px instant, 2026-12-06: peak 865 -> 670 MB, ~0.1 s less)
 MEASURING_MIN_STEPS = 4
 SECONDARY_SHARE = 0.5  # side of the view's centre part a secondary f8 family encodes (a quarter of the cost)
 # A secondary f8 family's weight in the loss. Measured with bench/standins.py's "different" stand-ins

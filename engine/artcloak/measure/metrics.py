@@ -48,7 +48,13 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"), np.float32) / 255
 
 
-RESIZE_WHOLE = 4_000_000  # pixels: a larger (or a px.Rows) image is resized a band of rows at a time
+# pixels: up to this an image is resized, and made (a px.Rows output or twin), whole and once; a larger
+# one is worked a band of rows at a time (no whole-image float copy)
+RESIZE_WHOLE = 4_000_000
+
+
+def _whole_at_once(img: np.ndarray | px.Rows) -> bool:
+    return img.shape[0] * img.shape[1] <= RESIZE_WHOLE
 
 
 def _bicubic(img: np.ndarray, h: int, w: int) -> torch.Tensor:
@@ -63,7 +69,7 @@ def resize_to(img: np.ndarray | px.Rows, h: int, w: int) -> np.ndarray:
     height, width = img.shape[:2]
     if (h, w) == (height, width):
         return np.asarray(img)
-    if isinstance(img, np.ndarray) and height * width <= RESIZE_WHOLE:
+    if isinstance(img, np.ndarray) and _whole_at_once(img):
         return px.to_hwc(_bicubic(img, h, w), clamp=True)
     across = np.concatenate([px.to_hwc(_bicubic(img[rows], rows.stop - rows.start, w))
                              for rows in px.bands(height, BAND)])
@@ -331,7 +337,7 @@ def _twin_for_views(orig: np.ndarray, prot: np.ndarray | px.Rows, seed: int) -> 
     """The twin the model figures read several views of: one array up to RESIZE_WHOLE pixels (made
     once), made as read beyond (a huge canvas: no float copy, a few more passes)."""
     lazy = twin_rows(orig, prot, seed)
-    return np.asarray(lazy) if orig.shape[0] * orig.shape[1] <= RESIZE_WHOLE else lazy
+    return np.asarray(lazy) if _whole_at_once(orig) else lazy
 
 
 def _norm(a: np.ndarray) -> float:
@@ -493,7 +499,7 @@ def measure(orig: np.ndarray, prot: np.ndarray | px.Rows, models: list[str], see
     `quick` (the instant preset's report): the trainer view alone, every side at `copy_side`, and
     only the primary family and the f32 ones (cheap); the other f8 families are left to
     `artcloak verify`."""
-    if isinstance(prot, px.Rows) and prot.size <= 3 * RESIZE_WHOLE:
+    if isinstance(prot, px.Rows) and _whole_at_once(prot):
         prot = np.asarray(prot)  # small enough: converted once, not again for every view
     if quick:
         first = primary_of(models)
